@@ -1,0 +1,44 @@
+"""Default run: a clearly stylised picture in minutes on a laptop CPU.
+
+python -m jaxstyle.main --config configs/default.py --workdir=runs/default
+"""
+import ml_collections
+
+STYLE_LAYERS = ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1',
+                'block5_conv1')
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  # Inputs. Unset: matplotlib's sample photograph, and a style the package paints.
+  config.content = ml_collections.config_dict.placeholder(str)
+  config.style = ml_collections.config_dict.placeholder(str)
+  # Converted VGG19 weights (.npz); unset: weights/, fetched on first use.
+  config.weights = ml_collections.config_dict.placeholder(str)
+  # Output height in pixels; the width keeps the content's aspect ratio.
+  config.height = 256
+  config.steps = 100
+  config.init = 'content'  # 'content', 'style' or 'noise'
+  config.seed = 0
+  config.pooling = 'avg'  # 'max' or 'avg' (the paper's)
+  config.precision = 'highest'  # conv precision: 'default', 'high' or 'highest'
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.normalization = 'gatys'  # or 'keras'
+  config.loss.content_layers = ('block4_conv2',)
+  config.loss.style_layers = STYLE_LAYERS
+  config.loss.style_layer_weights = ml_collections.config_dict.placeholder(tuple)
+  config.loss.content_weight = 1.0
+  config.loss.style_weight = 1e4
+  config.loss.tv_weight = 0.0
+  config.loss.tv_power = 1.25
+
+  config.optimizer = 'lbfgs'  # jaxopt L-BFGS; 'optax_lbfgs' or 'adam'
+  config.optim = ml_collections.ConfigDict()
+  config.optim.lbfgs = dict(history_size=10, linesearch='zoom', max_linesearch=20)
+  config.optim.optax_lbfgs = dict(history_size=10, max_linesearch=20)
+  config.optim.adam = dict(learning_rate=10.0, b1=0.9, b2=0.999, eps=1e-8)
+
+  config.log_every = 10  # metrics.jsonl line and progress; 0: first and last only
+  config.save_every = 50  # step_NNNNN.png; 0: final image only
+  return config

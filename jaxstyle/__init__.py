@@ -1,0 +1,1 @@
+"""jaxstyle: Gatys et al. (2015) neural style transfer in JAX/Flax."""

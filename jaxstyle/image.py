@@ -1,0 +1,234 @@
+"""Image I/O and VGG pre/post-processing.
+
+Images outside the network are float32 or uint8 arrays, HWC, RGB, 0..255.
+Network inputs are float32 NHWC, BGR, with the Caffe/Keras ImageNet channel
+means subtracted (the convention of the VGG19 weights we load).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+import stat
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+from PIL import ImageOps
+
+from jaxstyle.errors import InputError
+
+BGR_MEANS = (103.939, 116.779, 123.68)
+MAX_SIDE = 16384
+
+PathLike = str | os.PathLike[str]
+
+
+class ImageError(InputError):
+  """An image file that cannot be read or written; the message is one line."""
+
+
+def _error(path: PathLike, problem: Any) -> ImageError:
+  line = ' '.join(str(problem).split())
+  return ImageError(f'{os.fspath(path)}: {line}')
+
+
+def _check_side(path: PathLike, name: str, value: Any) -> None:
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    raise _error(path, f'{name} must be an integer, got {value!r}')
+  if not 1 <= value <= MAX_SIDE:
+    raise _error(path, f'{name} must be in [1, {MAX_SIDE}], got {value}')
+
+
+def _target_size(
+    path: PathLike, size: tuple[int, int], height: int | None,
+    width: int | None) -> tuple[int, int]:
+  """Returns (width, height) in pixels; a missing side keeps the aspect."""
+  w, h = size
+  if height is None and width is None:
+    return w, h
+  if width is None:
+    width = max(1, round(w * height / h))
+    _check_side(path, 'width derived from the aspect ratio', width)
+  if height is None:
+    height = max(1, round(h * width / w))
+    _check_side(path, 'height derived from the aspect ratio', height)
+  return int(width), int(height)
+
+
+def _decode(path: PathLike) -> Image.Image:
+  """Fully decodes the first frame, EXIF-oriented; bad files -> ImageError."""
+  try:
+    st_mode = os.stat(path).st_mode
+  except FileNotFoundError:
+    raise _error(path, 'no such file') from None
+  except OSError as e:
+    raise _error(path, f'cannot access: {e.strerror or e}') from None
+  if stat.S_ISDIR(st_mode):
+    raise _error(path, 'is a directory, not an image file')
+  if not stat.S_ISREG(st_mode):
+    raise _error(path, 'is not a regular file')
+  try:
+    f = open(path, 'rb')
+  except PermissionError:
+    raise _error(path, 'permission denied (cannot read the file)') from None
+  except OSError as e:
+    raise _error(path, f'cannot open: {e.strerror or e}') from None
+  with f, warnings.catch_warnings():
+    warnings.simplefilter('error', Image.DecompressionBombWarning)
+    try:
+      img = Image.open(f)
+      img.load()
+      img = ImageOps.exif_transpose(img)
+    except (Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as e:
+      raise _error(
+          path, f'refusing to decode: {e} (Pillow decompression-bomb guard, '
+          f'PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS})') from None
+    except Image.UnidentifiedImageError:
+      raise _error(
+          path, 'not a recognised image (unknown format, corrupt header '
+          'or zero width/height)') from None
+    except Exception as e:  # Pillow raises many types for corrupt data.
+      raise _error(
+          path, f'cannot decode image, truncated or corrupt '
+          f'({type(e).__name__}: {e})') from None
+  if img.width < 1 or img.height < 1:
+    raise _error(path, f'image has zero size {img.width}x{img.height}')
+  return img
+
+
+def _to_rgb8(img: Image.Image) -> Image.Image:
+  """8-bit RGB; transparent pixels are composited over white."""
+  if img.has_transparency_data:
+    rgba = img.convert('RGBA')
+    white = Image.new('RGBA', rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert('RGB')
+  return img.convert('RGB')
+
+
+def _to_gray_float(img: Image.Image) -> Image.Image:
+  """Mode 'F' on the 0..255 scale; integer modes are 16-bit (0..65535)."""
+  a = np.asarray(img, dtype=np.float32)
+  if img.mode != 'F':
+    a = a / np.float32(257.0)
+  return Image.fromarray(np.nan_to_num(a))
+
+
+def load(
+    path: PathLike, height: int | None = None,
+    width: int | None = None) -> np.ndarray:
+  """Reads an image file as a float32 (H, W, 3) RGB array in 0..255.
+
+  Args:
+    path: Any format Pillow reads; multi-frame files give their first frame.
+    height: Output height in pixels; None keeps the aspect ratio (or the
+      native size when width is None too).
+    width: Output width in pixels; likewise.
+
+  Returns:
+    float32 array (height, width, 3), RGB, 0..255, resampled with Lanczos.
+    16-bit and float images keep their precision (16-bit 0..65535 maps to
+    0..255; mode 'F' is taken to be on the 0..255 scale).
+
+  Raises:
+    ImageError: Missing, unreadable, corrupt, truncated or oversized file, or
+      a bad height/width.
+  """
+  if height is not None:
+    _check_side(path, 'height', height)
+  if width is not None:
+    _check_side(path, 'width', width)
+  img = _decode(path)
+  size = _target_size(path, img.size, height, width)
+  try:
+    if img.mode.startswith('I') or img.mode == 'F':
+      gray = _to_gray_float(img).resize(size, Image.LANCZOS)
+      out = np.repeat(np.asarray(gray, np.float32)[..., None], 3, axis=-1)
+    else:
+      out = np.asarray(_to_rgb8(img).resize(size, Image.LANCZOS), np.float32)
+  except (ValueError, OSError) as e:
+    raise _error(
+        path, f'cannot convert image mode {img.mode} to RGB: {e}') from None
+  out = np.clip(out, 0.0, 255.0)
+  assert out.shape == (size[1], size[0], 3), out.shape
+  return np.ascontiguousarray(out)
+
+
+def preprocess(rgb: Any) -> jax.Array:
+  """RGB 0..255, (H, W, 3) or (N, H, W, 3) -> float32 NHWC BGR minus means."""
+  x = jnp.asarray(rgb, jnp.float32)
+  if x.ndim == 3:
+    x = x[None]
+  assert x.ndim == 4 and x.shape[-1] == 3, x.shape
+  return x[..., ::-1] - jnp.asarray(BGR_MEANS, jnp.float32)
+
+
+def deprocess(x: Any) -> np.ndarray:
+  """Inverse of preprocess: (1, H, W, 3) or (H, W, 3) -> uint8 (H, W, 3) RGB."""
+  x = np.asarray(x, np.float32)
+  if x.ndim == 4:
+    assert x.shape[0] == 1, f'deprocess takes one image, got {x.shape}'
+    x = x[0]
+  assert x.ndim == 3 and x.shape[-1] == 3, x.shape
+  rgb = (x + np.asarray(BGR_MEANS, np.float32))[..., ::-1]
+  return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def _os_reason(e: OSError) -> str:
+  reason = e.strerror or str(e)
+  return f'{reason} ({e.filename})' if e.filename else reason
+
+
+def _save_format(path: PathLike) -> str:
+  Image.init()
+  ext = pathlib.Path(path).suffix.lower()
+  fmt = Image.registered_extensions().get(ext)
+  if fmt is None or fmt not in Image.SAVE:
+    raise _error(
+        path, f'cannot save images with extension {ext or "(none)"!r}; '
+        'use .png or .jpg')
+  return fmt
+
+
+def save(path: PathLike, rgb: Any) -> None:
+  """Atomically writes an (H, W, 3) RGB image, format from the extension.
+
+  Floats are rounded and clipped to 0..255. The image is written to a
+  temporary file in the target directory and renamed over the target, so a
+  crash leaves either the old file or the complete new one.
+  """
+  a = np.asarray(rgb)
+  assert a.ndim == 3 and a.shape[-1] == 3, a.shape
+  if a.dtype != np.uint8:
+    a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+  fmt = _save_format(path)
+  target = pathlib.Path(path)
+  params = {'quality': 95} if fmt == 'JPEG' else {}
+  tmp = target.with_name(f'.{target.name}.{secrets.token_hex(4)}.tmp')
+  try:
+    target.parent.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise _error(
+        path, f'cannot create directory {target.parent}: {e.strerror or e}'
+    ) from None
+  try:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+  except OSError as e:
+    raise _error(path, f'cannot write: {_os_reason(e)}') from None
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      Image.fromarray(a).save(f, format=fmt, **params)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, target)
+  except OSError as e:
+    tmp.unlink(missing_ok=True)
+    raise _error(path, f'cannot write: {_os_reason(e)}') from None
+  except BaseException:
+    tmp.unlink(missing_ok=True)
+    raise

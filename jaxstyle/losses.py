@@ -1,0 +1,90 @@
+"""Loss terms of neural style transfer, as pure jitted functions.
+
+Features are NHWC (batch of 1) or HWC activations. Two normalisations:
+- 'gatys': the paper (Gatys, Ecker & Bethge 2015): content ½Σ(F−P)²,
+  style per layer Σ(G−A)²/(4N²M²), N channels, M positions of that layer.
+- 'keras': the Keras `neural_style_transfer.py` example: content Σ(F−P)²,
+  style Σ(S−C)²/(4·9·(H·W)²) with H, W the size of the generated image.
+Total variation is the Keras example's Σ((Δx²+Δy²)^power) for both.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+
+NORMALIZATIONS = ('gatys', 'keras')
+
+
+def _positions_and_channels(features: jax.Array) -> tuple[int, int]:
+  assert features.ndim in (3, 4), f'expected HWC or NHWC, got {features.shape}'
+  if features.ndim == 4:
+    assert features.shape[0] == 1, f'expected a batch of one, got {features.shape}'
+  h, w, c = features.shape[-3:]
+  return h * w, c
+
+
+@jax.jit
+def gram(features: jax.Array) -> jax.Array:
+  """G_ij = Σ_k F_ik F_jk over the M spatial positions (paper eq. 3): (C, C)."""
+  m, c = _positions_and_channels(features)
+  f = features.reshape(m, c)
+  return f.T @ f
+
+
+@jax.jit
+def style_target(features: jax.Array) -> jax.Array:
+  """A style image's Gram per position, gram(F)/M: (C, C).
+
+  `style_loss` rescales it to the generated image's M, so style and output may
+  differ in size; at equal sizes the loss is exactly the paper's or Keras's.
+  """
+  m, _ = _positions_and_channels(features)
+  return gram(features) / m
+
+
+@functools.partial(jax.jit, static_argnames='normalization')
+def content_loss(features: jax.Array, target: jax.Array,
+                 normalization: str = 'gatys') -> jax.Array:
+  """½Σ(F−P)² ('gatys') or Σ(F−P)² ('keras'); F, P of equal shape."""
+  assert features.shape == target.shape, (features.shape, target.shape)
+  scale = 0.5 if normalization == 'gatys' else 1.0
+  return scale * jnp.sum(jnp.square(features - target))
+
+
+@functools.partial(jax.jit, static_argnames=('normalization', 'image_hw'))
+def style_loss(features: jax.Array, target: jax.Array,
+               normalization: str = 'gatys',
+               image_hw: tuple[int, int] | None = None) -> jax.Array:
+  """One layer's style loss E_l. target: `style_target` of the style image.
+
+  image_hw: (H, W) of the generated image, needed by 'keras' only.
+  """
+  m, c = _positions_and_channels(features)
+  assert target.shape == (c, c), (target.shape, c)
+  if normalization == 'gatys':
+    denom = 4.0 * c**2 * m**2
+  else:
+    assert image_hw is not None, "'keras' style loss needs image_hw"
+    denom = 4.0 * 9 * (image_hw[0] * image_hw[1])**2
+  return jnp.sum(jnp.square(gram(features) - m * target)) / denom
+
+
+@jax.jit
+def tv_loss(image: jax.Array, power: float = 1.25) -> jax.Array:
+  """Σ over pixels and channels of ((x[i,j]−x[i+1,j])² + (x[i,j]−x[i,j+1])²)^power.
+
+  image: HWC or NHWC. Power 1.25 is the Keras example's; power ≥ 1 keeps the
+  gradient finite where the image is flat.
+  """
+  x = image.reshape(image.shape[-3:])
+  a = jnp.square(x[:-1, :-1] - x[1:, :-1])
+  b = jnp.square(x[:-1, :-1] - x[:-1, 1:])
+  return jnp.sum(jnp.power(a + b, power))
+
+
+@jax.jit
+def total(content: jax.Array, style: jax.Array, tv: jax.Array,
+          content_weight: float, style_weight: float,
+          tv_weight: float) -> jax.Array:
+  """α·L_content + β·L_style + γ·L_tv (paper eq. 7, plus a TV term)."""
+  return content_weight * content + style_weight * style + tv_weight * tv

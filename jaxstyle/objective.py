@@ -1,0 +1,167 @@
+"""The style-transfer objective: VGG19 features of an image against fixed targets.
+
+`terms` is the pure function (image, params) -> loss terms; `build` reads a
+config once, precomputes the targets (content features, style Grams) and
+returns an `Objective` whose jitted methods close over nothing but static
+structure, so they are cheap to call from an optimiser or a research script.
+"""
+import dataclasses
+import functools
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxstyle import image, losses, vgg
+from jaxstyle.errors import InputError
+
+INITS = ('content', 'style', 'noise')
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """Static structure of the objective: changing it means a new compile."""
+  content_layers: tuple[str, ...]
+  style_layers: tuple[str, ...]
+  normalization: str = 'gatys'
+  pooling: str = 'avg'
+  precision: str | None = None
+
+  @property
+  def model(self) -> vgg.VGG19:
+    return vgg.VGG19(pooling=self.pooling, precision=self.precision)
+
+  @property
+  def layers(self) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(self.content_layers + self.style_layers))
+
+
+class Weights(NamedTuple):
+  """Continuous settings, traced: a sweep can batch over them without recompiling."""
+  content: jax.Array
+  style: jax.Array
+  style_layers: jax.Array  # (len(spec.style_layers),), w_l of paper eq. 5
+  tv: jax.Array
+  tv_power: jax.Array
+
+
+class Params(NamedTuple):
+  variables: Any  # Flax {'params': ...} of VGG19
+  content: dict[str, jax.Array]  # layer -> content features P, NHWC
+  style: dict[str, jax.Array]  # layer -> style Gram per position, (C, C)
+  weights: Weights
+
+
+def terms(x: jax.Array, params: Params, spec: Spec) -> dict[str, jax.Array]:
+  """Loss terms of image x ((1, H, W, 3), network input space): total and parts."""
+  feats = spec.model.apply(params.variables, x, layers=spec.layers)
+  w = params.weights
+  content = sum((losses.content_loss(feats[l], params.content[l], spec.normalization)
+                 for l in spec.content_layers), jnp.zeros(()))
+  style = sum((w.style_layers[i] * losses.style_loss(
+      feats[l], params.style[l], spec.normalization, x.shape[1:3])
+               for i, l in enumerate(spec.style_layers)), jnp.zeros(()))
+  tv = losses.tv_loss(x, w.tv_power)
+  loss = losses.total(content, style, tv, w.content, w.style, w.tv)
+  return {'loss': loss, 'content_loss': content, 'style_loss': style, 'tv_loss': tv}
+
+
+def scalar(x: jax.Array, params: Params, spec: Spec) -> jax.Array:
+  return terms(x, params, spec)['loss']
+
+
+@functools.partial(jax.jit, static_argnames=('spec', 'layers'))
+def _features(variables: Any, x: jax.Array, spec: Spec,
+              layers: tuple[str, ...]) -> dict[str, jax.Array]:
+  return spec.model.apply(variables, x, layers=layers)
+
+
+_terms = jax.jit(terms, static_argnames='spec')
+_loss = jax.jit(scalar, static_argnames='spec')
+_value_and_grad = jax.jit(jax.value_and_grad(scalar), static_argnames='spec')
+
+
+def min_side(layers: Sequence[str]) -> int:
+  """Smallest image side (px) for which every layer keeps at least one position."""
+  return max((2**vgg.downsampling(l) for l in layers), default=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  """An objective with its targets bound. x is network input, (1, H, W, 3)."""
+  spec: Spec
+  params: Params
+  content: jax.Array  # preprocessed content image, (1, H, W, 3)
+  style: jax.Array  # preprocessed style image, (1, Hs, Ws, 3)
+
+  def loss(self, x: jax.Array) -> jax.Array:
+    return _loss(x, self.params, self.spec)
+
+  def value_and_grad(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return _value_and_grad(x, self.params, self.spec)
+
+  def terms(self, x: jax.Array) -> dict[str, jax.Array]:
+    return _terms(x, self.params, self.spec)
+
+  def initial(self, kind: str, seed: int = 0) -> jax.Array:
+    """Starting image: 'content', 'style' (resized to the content) or 'noise'.
+
+    'noise' is seeded uniform white noise over 0..255 in every RGB channel.
+    """
+    shape = self.content.shape
+    if kind == 'content':
+      return self.content
+    if kind == 'style':
+      return jax.image.resize(self.style, shape, 'linear')
+    if kind == 'noise':
+      rgb = jax.random.uniform(jax.random.key(seed), shape[1:], maxval=255.0)
+      return image.preprocess(rgb)
+    raise InputError(f'init must be one of {INITS}, got {kind!r}')
+
+
+def spec_from(config: ml_collections.ConfigDict) -> Spec:
+  return Spec(content_layers=tuple(config.loss.content_layers),
+              style_layers=tuple(config.loss.style_layers),
+              normalization=config.loss.normalization,
+              pooling=config.pooling,
+              precision=config.get('precision'))
+
+
+def weights_from(config: ml_collections.ConfigDict) -> Weights:
+  loss = config.loss
+  n = len(loss.style_layers)
+  layer_weights = loss.style_layer_weights
+  if layer_weights is None:
+    layer_weights = (1.0 / n,) * n
+  return Weights(*(jnp.asarray(v, jnp.float32) for v in (
+      loss.content_weight, loss.style_weight, layer_weights, loss.tv_weight,
+      loss.tv_power)))
+
+
+def build(config: ml_collections.ConfigDict, content_rgb: np.ndarray,
+          style_rgb: np.ndarray, variables: Any = None) -> Objective:
+  """Objective of `config.loss` for a content and a style image (HWC RGB 0..255).
+
+  The output has the content image's size. Content features and style Grams
+  are computed here, once.
+  """
+  spec = spec_from(config)
+  vgg.check_layers(spec.layers)
+  if variables is None:
+    variables = vgg.load_variables(config.get('weights'))
+  need = min_side(spec.layers)
+  for name, rgb in (('content', content_rgb), ('style', style_rgb)):
+    if min(rgb.shape[:2]) < need:
+      raise InputError(f'{name} image is {rgb.shape[1]}x{rgb.shape[0]} px; the layers '
+                       f'asked for need at least {need} px on each side')
+  content, style = image.preprocess(content_rgb), image.preprocess(style_rgb)
+  content_feats = _features(variables, content, spec, spec.content_layers)
+  style_feats = _features(variables, style, spec, spec.style_layers)
+  params = Params(variables=variables,
+                  content=content_feats,
+                  style={l: losses.style_target(f) for l, f in style_feats.items()},
+                  weights=weights_from(config))
+  return Objective(spec=spec, params=params, content=content, style=style)

@@ -1,0 +1,105 @@
+"""Optimisers behind one small interface, and a loop that talks to the host
+only at the steps the caller asks for (logging, saving)."""
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+import warnings
+
+import jax
+import optax
+
+with warnings.catch_warnings():
+  # jaxopt is archived upstream (0.8.5 is its last release) and says so on import.
+  warnings.filterwarnings('ignore', message='JAXopt is no longer maintained',
+                          category=DeprecationWarning)
+  import jaxopt
+
+from jaxstyle.errors import InputError
+
+OPTIMIZERS = ('lbfgs', 'optax_lbfgs', 'adam')
+LINESEARCHES = ('zoom', 'backtracking', 'hager-zhang')
+
+# fun(x, params) -> scalar loss; x the image, params a pytree of everything else.
+Fun = Callable[[jax.Array, Any], jax.Array]
+
+
+class Solver(NamedTuple):
+  """Pure functions, jit-safe: init(x, params) -> state; update(x, state, params) -> (x, state)."""
+  init: Callable[[jax.Array, Any], Any]
+  update: Callable[[jax.Array, Any, Any], tuple[jax.Array, Any]]
+
+
+def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'zoom',
+                 max_linesearch: int = 20) -> Solver:
+  """jaxopt.LBFGS, the design's default. Runs every step it is asked (no tol stop)."""
+  solver = jaxopt.LBFGS(fun=jax.value_and_grad(fun), value_and_grad=True,
+                        history_size=history_size, linesearch=linesearch,
+                        maxls=max_linesearch, tol=0.0)
+  return Solver(init=solver.init_state,
+                update=lambda x, state, params: tuple(solver.update(x, state, params)))
+
+
+def _optax(fun: Fun, tx: optax.GradientTransformationExtraArgs,
+           needs_value: bool) -> Solver:
+  def update(x, state, params):
+    f = lambda x: fun(x, params)
+    if needs_value:
+      value, grad = optax.value_and_grad_from_state(f)(x, state=state)
+      updates, state = tx.update(grad, state, x, value=value, grad=grad, value_fn=f)
+    else:
+      updates, state = tx.update(jax.grad(f)(x), state, x)
+    return optax.apply_updates(x, updates), state
+  return Solver(init=lambda x, params: tx.init(x), update=update)
+
+
+def optax_lbfgs(fun: Fun, history_size: int = 10, max_linesearch: int = 20) -> Solver:
+  """optax.lbfgs (zoom line search): jaxopt's maintained successor."""
+  tx = optax.lbfgs(memory_size=history_size,
+                   linesearch=optax.scale_by_zoom_linesearch(max_linesearch))
+  return _optax(fun, tx, needs_value=True)
+
+
+def adam(fun: Fun, learning_rate: float = 10.0, b1: float = 0.9,
+         b2: float = 0.999, eps: float = 1e-8) -> Solver:
+  """optax.adam; learning rate in pixel units (0..255 images)."""
+  return _optax(fun, optax.adam(learning_rate, b1, b2, eps), needs_value=False)
+
+
+def make(name: str, fun: Fun, settings: dict[str, Any]) -> Solver:
+  """Solver by config name, with its settings as plain keyword values."""
+  makers = {'lbfgs': jaxopt_lbfgs, 'optax_lbfgs': optax_lbfgs, 'adam': adam}
+  if name not in makers:
+    raise InputError(f'optimizer must be one of {OPTIMIZERS}, got {name!r}')
+  return makers[name](fun, **settings)
+
+
+def stops(steps: int, periods: Iterable[int]) -> list[int]:
+  """Steps at which the loop returns to the host: 0, every multiple of each
+  positive period, and the last step."""
+  points = {0, steps}
+  for p in periods:
+    if p > 0:
+      points.update(range(p, steps, p))
+  return sorted(points)
+
+
+def minimize(solver: Solver, terms: Callable[[jax.Array, Any], dict[str, jax.Array]],
+             x0: jax.Array, params: Any, at: Sequence[int],
+             callback: Callable[[int, jax.Array, dict[str, jax.Array]], None]) -> jax.Array:
+  """Runs `solver` from x0 to step at[-1]; calls callback(step, x, terms) at each step in `at`.
+
+  Between two such steps the iterations run inside one compiled loop, with no
+  host round trip; `at` is increasing and starts at 0 for the initial loss.
+  """
+  @jax.jit
+  def advance(x, state, params, n):
+    x, state = jax.lax.fori_loop(
+        0, n, lambda _, carry: solver.update(*carry, params), (x, state))
+    return x, state, terms(x, params)
+
+  x, state, done = x0, jax.jit(solver.init)(x0, params), 0
+  for step in at:
+    assert step >= done, f'steps must increase: {at}'
+    x, state, values = advance(x, state, params, step - done)
+    done = step
+    callback(step, x, values)
+  return x

@@ -1,0 +1,100 @@
+"""Checks every config value before anything is loaded or compiled.
+
+Each problem is an InputError with one line that names the field.
+"""
+import math
+from typing import Any
+
+import ml_collections
+
+from jaxstyle import image, losses, objective, optimize, vgg
+from jaxstyle.errors import InputError
+
+PRECISIONS = ('default', 'high', 'highest')
+
+
+def _fail(field: str, problem: str) -> None:
+  raise InputError(f'config.{field}: {problem}')
+
+
+def _choice(config: ml_collections.ConfigDict, field: str, options: tuple[str, ...]) -> None:
+  value = config[field]
+  if value not in options:
+    _fail(field, f'must be one of {", ".join(options)}; got {value!r}')
+
+
+def _integer(field: str, value: Any, low: int, high: int | None = None) -> None:
+  if isinstance(value, bool) or not isinstance(value, int):
+    _fail(field, f'must be an integer; got {value!r}')
+  if value < low or (high is not None and value > high):
+    _fail(field, f'must be in [{low}, {high if high is not None else "∞"}]; got {value}')
+
+
+def _weight(field: str, value: Any, low: float = 0.0) -> None:
+  if isinstance(value, bool) or not isinstance(value, (int, float)):
+    _fail(field, f'must be a number; got {value!r}')
+  if not math.isfinite(value) or value < low:
+    _fail(field, f'must be a finite number ≥ {low:g}; got {value}')
+
+
+def _layers(field: str, value: Any) -> None:
+  if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) for v in value):
+    _fail(field, f'must be a tuple of layer names; got {value!r}')
+  try:
+    vgg.check_layers(value)
+  except InputError as e:
+    _fail(field, str(e))
+  if len(set(value)) != len(value):
+    _fail(field, f'lists a layer twice: {value}')
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises InputError naming the first bad field of a run config."""
+  for field in ('content', 'style', 'weights'):
+    if config[field] is not None and not isinstance(config[field], str):
+      _fail(field, f'must be a path; got {config[field]!r}')
+  _integer('height', config.height, 1, image.MAX_SIDE)
+  _integer('steps', config.steps, 1)
+  _integer('seed', config.seed, 0)
+  _integer('log_every', config.log_every, 0)
+  _integer('save_every', config.save_every, 0)
+  _choice(config, 'init', objective.INITS)
+  _choice(config, 'pooling', vgg.POOLINGS)
+  _choice(config, 'precision', PRECISIONS)
+  _choice(config, 'optimizer', optimize.OPTIMIZERS)
+
+  loss = config.loss
+  _choice(loss, 'normalization', losses.NORMALIZATIONS)
+  _layers('loss.content_layers', loss.content_layers)
+  _layers('loss.style_layers', loss.style_layers)
+  if not loss.content_layers and not loss.style_layers:
+    _fail('loss.style_layers', 'content_layers and style_layers are both empty')
+  for field in ('content_weight', 'style_weight', 'tv_weight'):
+    _weight(f'loss.{field}', loss[field])
+  _weight('loss.tv_power', loss.tv_power, low=1.0)
+  if loss.style_layer_weights is not None:
+    layer_weights = loss.style_layer_weights
+    if len(layer_weights) != len(loss.style_layers):
+      _fail('loss.style_layer_weights', f'has {len(layer_weights)} values for '
+            f'{len(loss.style_layers)} style layers')
+    for w in layer_weights:
+      _weight('loss.style_layer_weights', w)
+
+  _optim(config.optimizer, dict(config.optim[config.optimizer]))
+
+
+def _optim(name: str, settings: dict[str, Any]) -> None:
+  field = f'optim.{name}'
+  for key, value in settings.items():
+    if key == 'history_size' or key == 'max_linesearch':
+      _integer(f'{field}.{key}', value, 1, 1000)
+    elif key == 'linesearch':
+      if value not in optimize.LINESEARCHES:
+        _fail(f'{field}.{key}', f'must be one of {", ".join(optimize.LINESEARCHES)}; '
+              f'got {value!r}')
+    elif key == 'learning_rate':
+      _weight(f'{field}.{key}', value)
+      if value == 0:
+        _fail(f'{field}.{key}', 'must be positive')
+    else:
+      _weight(f'{field}.{key}', value)

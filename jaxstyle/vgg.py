@@ -1,0 +1,74 @@
+"""VGG19 feature extractor (Simonyan & Zisserman 2014) in Flax.
+
+Input: NHWC, BGR, Caffe preprocessing (`jaxstyle.image.preprocess`). Output:
+post-ReLU activations by Keras layer name. Only the convolutional trunk exists
+here (no classifier), and a call computes only up to the deepest layer asked for.
+"""
+from collections.abc import Sequence
+import os
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxstyle import weights
+from jaxstyle.errors import InputError
+
+LAYER_NAMES: tuple[str, ...] = tuple(name for name, _, _ in weights.LAYERS)
+POOLINGS = ('max', 'avg')
+
+
+def block(name: str) -> str:
+  return name.split('_')[0]
+
+
+def downsampling(layer: str) -> int:
+  """How many 2x poolings lie before `layer`: 2**n is its stride in pixels."""
+  names = LAYER_NAMES[:LAYER_NAMES.index(layer) + 1]
+  return len({block(n) for n in names}) - 1
+
+
+def check_layers(layers: Sequence[str]) -> None:
+  unknown = [l for l in layers if l not in LAYER_NAMES]
+  if unknown:
+    raise InputError(f'unknown VGG19 layer(s) {", ".join(unknown)}; '
+                     f'valid names: {", ".join(LAYER_NAMES)}')
+
+
+class VGG19(nn.Module):
+  """The 16 convolutions of VGG19; 2x2 stride-2 max or average pooling between blocks.
+
+  The paper replaces max by average pooling ("slightly more appealing results");
+  Keras and most ports keep max.
+  """
+  pooling: str = 'max'
+  precision: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array,
+               layers: Sequence[str] = LAYER_NAMES) -> dict[str, jax.Array]:
+    """x: (N, H, W, 3) preprocessed BGR -> {layer: (N, H/2^k, W/2^k, C)}."""
+    assert x.ndim == 4 and x.shape[-1] == 3, f'expected NHWC BGR, got {x.shape}'
+    if self.pooling not in POOLINGS:
+      raise InputError(f'pooling must be one of {POOLINGS}, got {self.pooling!r}')
+    check_layers(layers)
+    if not layers:
+      return {}
+    pool = nn.max_pool if self.pooling == 'max' else nn.avg_pool
+    deepest = max(LAYER_NAMES.index(l) for l in layers)
+    out = {}
+    for i, (name, _, features) in enumerate(weights.LAYERS[:deepest + 1]):
+      if i and block(name) != block(LAYER_NAMES[i - 1]):
+        x = pool(x, (2, 2), strides=(2, 2))
+      x = nn.relu(nn.Conv(features, (3, 3), padding='SAME',
+                          precision=self.precision, name=name)(x))
+      if name in layers:
+        out[name] = x
+    return out
+
+
+def load_variables(path: str | os.PathLike | None = None) -> dict[str, Any]:
+  """Flax variables {'params': ...} of the converted ImageNet weights (fetched if missing)."""
+  params, _ = weights.load(weights.ensure(path))
+  return {'params': jax.tree.map(jnp.asarray, params)}

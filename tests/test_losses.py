@@ -1,0 +1,82 @@
+"""Loss terms against values worked out by hand on tiny arrays."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxstyle import losses
+
+# Two positions (H=1, W=2), two channels.
+F = jnp.array([[[1.0, 2.0], [3.0, 4.0]]])  # HWC
+P = jnp.array([[[0.0, 2.0], [1.0, 1.0]]])
+
+
+def test_gram_is_sum_over_positions_of_outer_products():
+  # [1,2]⊗[1,2] + [3,4]⊗[3,4] = [[1+9, 2+12], [2+12, 4+16]]
+  np.testing.assert_allclose(losses.gram(F), [[10.0, 14.0], [14.0, 20.0]])
+  np.testing.assert_allclose(losses.gram(F[None]), losses.gram(F))
+
+
+def test_style_target_is_gram_per_position():
+  np.testing.assert_allclose(losses.style_target(F), [[5.0, 7.0], [7.0, 10.0]])
+
+
+@pytest.mark.parametrize('normalization, expected', [('gatys', 0.5 * 14), ('keras', 14.0)])
+def test_content_loss(normalization, expected):
+  # (1-0)² + 0 + (3-1)² + (4-1)² = 1 + 4 + 9 = 14
+  assert float(losses.content_loss(F, P, normalization)) == pytest.approx(expected)
+
+
+def test_style_loss_gatys_is_paper_formula():
+  target = losses.style_target(P)  # gram(P) = [[1,1],[1,5]], M = 2
+  # G - A = [[9,13],[13,15]]; Σ² = 81+169+169+225 = 644; N=2, M=2: 4·4·4 = 64
+  assert float(losses.style_loss(F, target, 'gatys')) == pytest.approx(644 / 64)
+
+
+def test_style_loss_keras_uses_image_size():
+  target = losses.style_target(P)
+  # 644 / (4·9·(H·W)²) with a 3x5 generated image.
+  got = losses.style_loss(F, target, 'keras', (3, 5))
+  assert float(got) == pytest.approx(644 / (36 * 15**2))
+
+
+def test_style_loss_is_size_invariant_for_a_repeated_texture():
+  """A style image tiled twice has the same target: sizes may differ."""
+  tiled = jnp.concatenate([P, P], axis=1)
+  np.testing.assert_allclose(losses.style_target(tiled), losses.style_target(P))
+  assert float(losses.style_loss(P, losses.style_target(tiled))) == pytest.approx(0.0)
+
+
+def test_tv_loss_known_value():
+  x = jnp.array([[0.0, 1.0], [2.0, 4.0]])[..., None]  # HWC, one channel
+  # Only pixel (0,0) has both neighbours: Δy = 0-2, Δx = 0-1 -> (4+1)^1.25
+  assert float(losses.tv_loss(x, 1.25)) == pytest.approx(5**1.25)
+  assert float(losses.tv_loss(x[None], 1.0)) == pytest.approx(5.0)
+
+
+def test_tv_loss_of_flat_image_has_finite_zero_gradient():
+  g = jax.grad(losses.tv_loss)(jnp.ones((4, 4, 3)), 1.25)
+  assert bool(jnp.all(g == 0))
+
+
+def test_total_weights_terms():
+  assert float(losses.total(1.0, 2.0, 3.0, 10.0, 100.0, 1000.0)) == pytest.approx(3210.0)
+
+
+def test_gradients_match_finite_differences():
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(3, 4, 2)))
+  target = losses.style_target(jnp.asarray(rng.normal(size=(3, 4, 2))))
+  p = jnp.asarray(rng.normal(size=(3, 4, 2)))
+  fns = [lambda v: losses.style_loss(v, target, 'gatys'),
+         lambda v: losses.content_loss(v, p, 'gatys'),
+         lambda v: losses.tv_loss(v, 1.25)]
+  with jax.enable_x64():
+    x = x.astype(jnp.float64)
+    target, p = target.astype(jnp.float64), p.astype(jnp.float64)
+    for fn in fns:
+      grad = np.asarray(jax.grad(fn)(x))
+      d = np.zeros(x.shape)
+      d[1, 2, 1] = 1e-6
+      numeric = (fn(x + d) - fn(x - d)) / 2e-6
+      assert grad[1, 2, 1] == pytest.approx(float(numeric), rel=1e-5, abs=1e-8)

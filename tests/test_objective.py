@@ -1,0 +1,102 @@
+"""The objective on tiny images and random VGG weights: known zeros, the
+configured normalisation, gradients and initial images."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import default, keras_example
+from jaxstyle import image, losses, objective, vgg
+from jaxstyle.errors import InputError
+
+
+@pytest.fixture(scope='module')
+def variables():
+  return vgg.VGG19().init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
+
+
+def _rgb(seed, h=32, w=32):
+  return np.random.default_rng(seed).uniform(0, 255, (h, w, 3)).astype(np.float32)
+
+
+def _config(base=default, **loss):
+  config = base.get_config()
+  config.loss.update(loss)
+  return config
+
+
+def test_zero_content_loss_at_the_content_image(variables):
+  obj = objective.build(_config(), _rgb(0), _rgb(1), variables)
+  terms = obj.terms(obj.initial('content'))
+  assert float(terms['content_loss']) == 0.0
+  assert float(terms['style_loss']) > 0.0
+
+
+def test_zero_style_loss_at_the_style_image(variables):
+  obj = objective.build(_config(), _rgb(0), _rgb(1), variables)
+  terms = obj.terms(obj.style)
+  assert float(terms['style_loss']) == pytest.approx(0.0, abs=1e-6 * float(
+      obj.terms(obj.content)['style_loss']))
+
+
+def test_loss_is_the_weighted_sum_of_the_terms(variables):
+  config = _config(content_weight=2.0, style_weight=30.0, tv_weight=0.5)
+  obj = objective.build(config, _rgb(0), _rgb(1), variables)
+  t = obj.terms(obj.initial('noise', seed=3))
+  expected = 2.0 * t['content_loss'] + 30.0 * t['style_loss'] + 0.5 * t['tv_loss']
+  assert float(t['loss']) == pytest.approx(float(expected), rel=1e-6)
+  assert float(obj.loss(obj.initial('noise', seed=3))) == pytest.approx(float(t['loss']))
+
+
+def test_keras_preset_matches_the_loss_functions(variables):
+  config = keras_example.get_config()
+  content, style = _rgb(0, 32, 48), _rgb(1, 32, 40)
+  obj = objective.build(config, content, style, variables)
+  x = obj.initial('noise', seed=1)
+  model = vgg.VGG19(pooling='max')
+  f = model.apply(variables, x)
+  fc = model.apply(variables, image.preprocess(content))
+  fs = model.apply(variables, image.preprocess(style))
+  style_layers = config.loss.style_layers
+  expected_style = sum(losses.style_loss(f[l], losses.style_target(fs[l]), 'keras', (32, 48))
+                       for l in style_layers) / len(style_layers)
+  expected_content = jnp.sum((f['block5_conv2'] - fc['block5_conv2']) ** 2)
+  t = obj.terms(x)
+  assert float(t['style_loss']) == pytest.approx(float(expected_style), rel=1e-5)
+  assert float(t['content_loss']) == pytest.approx(float(expected_content), rel=1e-5)
+  assert float(t['tv_loss']) == pytest.approx(float(losses.tv_loss(x, 1.25)), rel=1e-6)
+
+
+def test_style_layer_weights_select_layers(variables):
+  layers = ('block1_conv1', 'block2_conv1')
+  only_first = objective.build(_config(style_layers=layers, style_layer_weights=(1.0, 0.0)),
+                               _rgb(0), _rgb(1), variables)
+  first = objective.build(_config(style_layers=layers[:1]), _rgb(0), _rgb(1), variables)
+  x = first.initial('noise')
+  assert float(only_first.terms(x)['style_loss']) == pytest.approx(
+      float(first.terms(x)['style_loss']), rel=1e-6)
+
+
+def test_value_and_grad_agrees_with_loss_and_finite_differences(variables):
+  obj = objective.build(_config(tv_weight=1e-3), _rgb(0, 16, 16), _rgb(1, 16, 16), variables)
+  x = obj.initial('noise')
+  value, grad = obj.value_and_grad(x)
+  assert float(value) == pytest.approx(float(obj.loss(x)))
+  d = jnp.zeros_like(x).at[0, 5, 7, 1].set(0.5)
+  numeric = (obj.loss(x + d) - obj.loss(x - d)) / 1.0
+  assert float(grad[0, 5, 7, 1]) == pytest.approx(float(numeric), rel=2e-2)
+
+
+def test_initial_images(variables):
+  obj = objective.build(_config(), _rgb(0, 32, 48), _rgb(1, 32, 40), variables)
+  assert obj.initial('style').shape == obj.content.shape == (1, 32, 48, 3)
+  a, b = obj.initial('noise', seed=1), obj.initial('noise', seed=2)
+  np.testing.assert_array_equal(a, obj.initial('noise', seed=1))
+  assert not np.array_equal(a, b)
+  rgb = image.deprocess(a).astype(float)
+  assert rgb.min() < 10 and rgb.max() > 245 and abs(rgb.mean() - 127.5) < 10
+
+
+def test_image_too_small_for_the_layers(variables):
+  with pytest.raises(InputError, match='at least 16 px'):
+    objective.build(_config(), _rgb(0, 8, 32), _rgb(1), variables)

