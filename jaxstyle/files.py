@@ -16,6 +16,8 @@ def atomic(path: str | os.PathLike, mode: str = 'wb') -> Iterator[IO]:
   try:
     with os.fdopen(fd, mode) as f:
       yield f
+      f.flush()
+      os.fsync(f.fileno())
     os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
   except BaseException:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import secrets
 import stat
 import warnings
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 
+from jaxstyle import files
 from jaxstyle.errors import InputError
 
 BGR_MEANS = (103.939, 116.779, 123.68)
@@ -209,26 +209,8 @@ def save(path: PathLike, rgb: Any) -> None:
   fmt = _save_format(path)
   target = pathlib.Path(path)
   params = {'quality': 95} if fmt == 'JPEG' else {}
-  tmp = target.with_name(f'.{target.name}.{secrets.token_hex(4)}.tmp')
   try:
-    target.parent.mkdir(parents=True, exist_ok=True)
-  except OSError as e:
-    raise _error(
-        path, f'cannot create directory {target.parent}: {e.strerror or e}'
-    ) from None
-  try:
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-  except OSError as e:
-    raise _error(path, f'cannot write: {_os_reason(e)}') from None
-  try:
-    with os.fdopen(fd, 'wb') as f:
+    with files.atomic(target) as f:
       Image.fromarray(a).save(f, format=fmt, **params)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, target)
   except OSError as e:
-    tmp.unlink(missing_ok=True)
     raise _error(path, f'cannot write: {_os_reason(e)}') from None
-  except BaseException:
-    tmp.unlink(missing_ok=True)
-    raise

