@@ -1,0 +1,140 @@
+"""Memory preflight: refuse a request the device cannot hold before compiling it.
+
+`estimate` predicts the peak device memory of one optimisation step from layer
+shapes alone; `preflight` compares it with the device's free memory and, when
+it does not fit, names the largest height that would.
+"""
+from collections.abc import Sequence
+
+import jax
+
+from jaxstyle import vgg, weights
+from jaxstyle.errors import ResourceError
+
+GIB = 2**30  # bytes
+_FLOAT32 = 4  # bytes
+# Buffer counts fitted to XLA's memory_analysis() of the compiled objective
+# on CPU (tests/test_memory.py); see `estimate`.
+_BACKWARD = 4  # buffers the size of the largest activation
+_MAX_POOL = 4  # buffers per max-pooling input
+_WEIGHT_COPIES = 2  # the kernels and the copy the input-gradient convolutions read
+_IMAGES = 4  # image, gradient, two optimiser buffers
+_PER_HISTORY = 4  # L-BFGS s and y, and the fresh copies the update writes
+
+
+def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
+             history_size: int = 10, pooling: str = 'max',
+             content_layers: Sequence[str] | None = None) -> int:
+  """Peak device memory (bytes) of one loss-and-gradient step plus optimiser state.
+
+  A sum of float32 buffers, from VGG19's layer shapes up to the deepest of
+  `layers` at height x width px:
+
+    batch · (A + 4·L + 4·P + (4 + 4·history_size)·I) + 2·W + T
+
+  A: every conv and pooling output, kept once for the backward pass (the
+     ReLU output; XLA keeps no separate pre-ReLU copy).
+  L: the largest activation (block1, 64·H·W): the backward pass's transient
+     buffers (gradients into and out of a layer, loss gradients).
+  P: the inputs of max poolings, whose gradient takes about 4 buffers each;
+     0 for pooling='avg'. The default 'max' is the upper bound.
+  I: the image, H·W·3. Four: the image, its gradient and two optimiser
+     buffers; four per L-BFGS history entry (s and y, and the copies the
+     update writes before it replaces them).
+  W: the conv weights of the layers used, twice (kernels and the copy the
+     input-gradient convolutions read).
+  T: targets, shared by the batch: the features of each of `content_layers`
+     (default: every layer, an upper bound) and a C x C Gram per layer.
+
+  The counts are fitted on XLA:CPU, where the estimate is 1.0-1.4x the
+  compiled peak across depths, sizes and poolings; other backends are
+  extrapolation.
+  """
+  vgg.check_layers(layers)
+  content_layers = layers if content_layers is None else content_layers
+  deepest = max((vgg.LAYER_NAMES.index(l) for l in layers), default=-1)
+  h, w = height, width
+  kept = largest = pool_inputs = kernels = targets = 0
+  for i, (name, cin, cout) in enumerate(weights.LAYERS[:deepest + 1]):
+    if i and vgg.block(name) != vgg.block(vgg.LAYER_NAMES[i - 1]):
+      pool_inputs += h * w * cin
+      h, w = h // 2, w // 2
+      kept += h * w * cin
+    kept += h * w * cout
+    largest = max(largest, h * w * cout)
+    kernels += 9 * cin * cout + cout
+    if name in layers:
+      targets += cout**2 + (h * w * cout if name in content_layers else 0)
+  pooling_grad = _MAX_POOL * pool_inputs if pooling == 'max' else 0
+  images = (_IMAGES + _PER_HISTORY * history_size) * height * width * 3
+  per_image = kept + _BACKWARD * largest + pooling_grad + images
+  return _FLOAT32 * (batch * per_image + _WEIGHT_COPIES * kernels + targets)
+
+
+def _mem_available(path: str = '/proc/meminfo') -> int | None:
+  """MemAvailable of Linux's meminfo (bytes); None without one."""
+  try:
+    with open(path) as f:
+      for line in f:
+        if line.startswith('MemAvailable:'):
+          return int(line.split()[1]) * 1024  # kB
+  except OSError:
+    return None
+  return None
+
+
+def available(device: jax.Device | None = None) -> int | None:
+  """Free bytes on `device` (default: JAX's first device); None if unknown.
+
+  GPU/TPU: the allocator's bytes_limit - bytes_in_use. CPU: the host's
+  MemAvailable.
+  """
+  device = device or jax.devices()[0]
+  if device.platform == 'cpu':
+    return _mem_available()
+  stats = device.memory_stats()
+  if not stats or 'bytes_limit' not in stats:
+    return None
+  return stats['bytes_limit'] - stats.get('bytes_in_use', 0)
+
+
+def largest_height(layers: Sequence[str], aspect: float, batch: int,
+                   history_size: int, budget_bytes: float, pooling: str = 'max',
+                   content_layers: Sequence[str] | None = None) -> int:
+  """Largest height (px) whose `estimate` at width round(aspect·height) fits
+  `budget_bytes`; 0 if none does. aspect: width / height."""
+  def fits(height: int) -> bool:
+    width = max(1, round(aspect * height))
+    return estimate(layers, height, width, batch, history_size, pooling,
+                    content_layers) <= budget_bytes
+
+  lo, hi = 0, 1  # fits(lo) or lo == 0; not fits(hi) once the doubling stops
+  while fits(hi):
+    lo, hi = hi, 2 * hi
+  while hi - lo > 1:
+    mid = (lo + hi) // 2
+    lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+  return lo
+
+
+def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
+              history_size: int = 10, device: jax.Device | None = None,
+              headroom: float = 0.9, pooling: str = 'max',
+              content_layers: Sequence[str] | None = None) -> None:
+  """Raises ResourceError if `estimate` exceeds headroom x the device's free
+  memory. Does nothing when that is unknown."""
+  free = available(device)
+  if free is None:
+    return
+  budget = headroom * free
+  need = estimate(layers, height, width, batch, history_size, pooling,
+                  content_layers)
+  if need <= budget:
+    return
+  fit = largest_height(layers, width / height, batch, history_size, budget,
+                       pooling, content_layers)
+  images = f' x {batch} images' if batch > 1 else ''
+  raise ResourceError(
+      f'{width}x{height} px{images} needs about {need / GIB:.2f} GiB of device '
+      f'memory but {free / GIB:.2f} GiB is free ({headroom:.0%} of it may be '
+      f'used); the largest height that fits at this aspect ratio is {fit} px')

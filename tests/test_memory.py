@@ -1,0 +1,92 @@
+"""The memory estimate against XLA's compiled peak on random VGG weights, and
+the preflight's refusal message."""
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import default, keras_example
+from jaxstyle import memory, objective, vgg
+from jaxstyle.errors import ResourceError
+
+LAYERS = ('block4_conv2',) + default.STYLE_LAYERS
+# estimate / measured seen on XLA:CPU (jax 0.10): default config 1.00 (64x64),
+# 1.01 (128x128), 1.01 (96x160); keras preset (max pooling) 1.02 (64x96).
+BAND = (0.8, 1.4)
+
+
+@pytest.fixture(scope='module')
+def variables():
+  return vgg.VGG19().init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+
+
+def _measured(config, height, width, variables):
+  """Compiled value_and_grad's temp + argument + output bytes (XLA's buffer plan)."""
+  rng = np.random.default_rng(0)
+  content = rng.uniform(0, 255, (height, width, 3)).astype(np.float32)
+  style = rng.uniform(0, 255, (32, 32, 3)).astype(np.float32)
+  obj = objective.build(config, content, style, variables)
+  f = jax.jit(jax.value_and_grad(objective.scalar), static_argnames='spec')
+  stats = f.lower(obj.content, obj.params, spec=obj.spec).compile().memory_analysis()
+  return (stats.temp_size_in_bytes + stats.argument_size_in_bytes
+          + stats.output_size_in_bytes)
+
+
+@pytest.mark.parametrize('preset, height, width', [
+    (default, 64, 64), (default, 128, 128), (default, 96, 160),
+    (keras_example, 64, 96)])
+def test_estimate_matches_the_compiled_peak(variables, preset, height, width):
+  config = preset.get_config()
+  spec = objective.spec_from(config)
+  estimated = memory.estimate(spec.layers, height, width, history_size=0,
+                              pooling=spec.pooling,
+                              content_layers=spec.content_layers)
+  ratio = estimated / _measured(config, height, width, variables)
+  assert BAND[0] <= ratio <= BAND[1], ratio
+
+
+def test_estimate_grows_with_size_batch_depth_and_history():
+  base = memory.estimate(LAYERS, 128, 128)
+  assert memory.estimate(LAYERS, 128, 129) > base
+  assert memory.estimate(LAYERS, 129, 128) > base
+  assert memory.estimate(LAYERS, 128, 128, batch=2) > base
+  assert memory.estimate(LAYERS, 128, 128, history_size=20) > base
+  assert memory.estimate(LAYERS, 128, 128, pooling='avg') < base
+  depths = [memory.estimate(vgg.LAYER_NAMES[:i + 1], 128, 128)
+            for i in range(len(vgg.LAYER_NAMES))]
+  assert all(a < b for a, b in zip(depths, depths[1:])), depths
+
+
+def test_preflight_refuses_with_the_largest_height_that_fits(monkeypatch):
+  free = 4 * memory.GIB
+  monkeypatch.setattr(memory, 'available', lambda device=None: free)
+  with pytest.raises(ResourceError) as error:
+    memory.preflight(LAYERS, 16384, 16384)
+  message = str(error.value)
+  assert '\n' not in message
+  assert '16384x16384 px' in message and 'GiB' in message
+  height = int(re.search(
+      r'the largest height that fits at this aspect ratio is (\d+) px', message)[1])
+  assert objective.min_side(LAYERS) <= height < 16384
+  assert memory.estimate(LAYERS, height, height) <= 0.9 * free
+  assert memory.estimate(LAYERS, height + 1, height + 1) > 0.9 * free
+  memory.preflight(LAYERS, height, height)
+  memory.preflight(LAYERS, 256, 384)
+
+
+def test_preflight_passes_when_memory_is_unknown(monkeypatch):
+  monkeypatch.setattr(memory, 'available', lambda device=None: None)
+  memory.preflight(LAYERS, 16384, 16384)
+
+
+def test_largest_height_keeps_the_aspect_ratio():
+  budget = memory.estimate(LAYERS, 300, 600)
+  assert memory.largest_height(LAYERS, 2.0, 1, 10, budget) == 300
+  assert memory.largest_height(LAYERS, 1.0, 1, 10, 0) == 0
+
+
+def test_available_on_cpu_is_a_positive_int():
+  free = memory.available(jax.devices('cpu')[0])
+  assert isinstance(free, int) and free > 0
