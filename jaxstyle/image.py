@@ -79,6 +79,9 @@ def _decode(path: PathLike) -> Image.Image:
   except OSError as e:
     raise _error(path, f'cannot open: {e.strerror or e}') from None
   with f, warnings.catch_warnings():
+    # Pillow warns about corrupt metadata (TIFF tags, EXIF) that it skips;
+    # the file still either decodes or raises ImageError below.
+    warnings.simplefilter('ignore', UserWarning)
     warnings.simplefilter('error', Image.DecompressionBombWarning)
     try:
       img = Image.open(f)

@@ -11,6 +11,10 @@ from jaxstyle import image, losses, objective, optimize, vgg
 from jaxstyle.errors import InputError
 
 PRECISIONS = ('default', 'high', 'highest')
+# Keyword settings each optimizer takes (optimize.make passes them on).
+SETTINGS = {'lbfgs': ('history_size', 'linesearch', 'max_linesearch'),
+            'optax_lbfgs': ('history_size', 'max_linesearch'),
+            'adam': ('learning_rate', 'b1', 'b2', 'eps')}
 
 
 def _fail(field: str, problem: str) -> None:
@@ -58,13 +62,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _integer('seed', config.seed, 0)
   _integer('log_every', config.log_every, 0)
   _integer('save_every', config.save_every, 0)
+  _integer('checkpoint_every', config.checkpoint_every, 0)
+  if not isinstance(config.tensorboard, bool):
+    _fail('tensorboard', f'must be True or False; got {config.tensorboard!r}')
   _choice(config, 'init', objective.INITS)
   _choice(config, 'pooling', vgg.POOLINGS)
   _choice(config, 'precision', PRECISIONS)
   _choice(config, 'optimizer', optimize.OPTIMIZERS)
 
   loss = config.loss
-  _choice(loss, 'normalization', losses.NORMALIZATIONS)
+  _choice(config, 'loss.normalization', losses.NORMALIZATIONS)
   _layers('loss.content_layers', loss.content_layers)
   _layers('loss.style_layers', loss.style_layers)
   if not loss.content_layers and not loss.style_layers:
@@ -74,6 +81,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _weight('loss.tv_power', loss.tv_power, low=1.0)
   if loss.style_layer_weights is not None:
     layer_weights = loss.style_layer_weights
+    if not isinstance(layer_weights, (tuple, list)):
+      _fail('loss.style_layer_weights', f'must be a tuple of numbers; got {layer_weights!r}')
     if len(layer_weights) != len(loss.style_layers):
       _fail('loss.style_layer_weights', f'has {len(layer_weights)} values for '
             f'{len(loss.style_layers)} style layers')
@@ -86,15 +95,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
 def _optim(name: str, settings: dict[str, Any]) -> None:
   field = f'optim.{name}'
   for key, value in settings.items():
+    if key not in SETTINGS[name]:
+      _fail(f'{field}.{key}', f'unknown setting; {name} takes {", ".join(SETTINGS[name])}')
     if key == 'history_size' or key == 'max_linesearch':
       _integer(f'{field}.{key}', value, 1, 1000)
     elif key == 'linesearch':
       if value not in optimize.LINESEARCHES:
         _fail(f'{field}.{key}', f'must be one of {", ".join(optimize.LINESEARCHES)}; '
               f'got {value!r}')
-    elif key == 'learning_rate':
+    elif key == 'learning_rate' or key == 'eps':
       _weight(f'{field}.{key}', value)
       if value == 0:
         _fail(f'{field}.{key}', 'must be positive')
+    elif key == 'b1' or key == 'b2':
+      _weight(f'{field}.{key}', value)
+      if value >= 1:
+        _fail(f'{field}.{key}', f'must be in [0, 1); got {value}')
     else:
       _weight(f'{field}.{key}', value)

@@ -1,0 +1,190 @@
+"""Tests for jaxstyle.validation: shipped configs pass, each bad value fails."""
+
+import inspect
+import math
+
+import ml_collections
+import pytest
+
+from configs import default, gatys2015, keras_example
+from jaxstyle import image, optimize, validation, vgg
+from jaxstyle.errors import InputError
+
+MAX = image.MAX_SIDE
+SOLVERS = {'lbfgs': optimize.jaxopt_lbfgs,
+           'optax_lbfgs': optimize.optax_lbfgs,
+           'adam': optimize.adam}
+
+
+def _config(changes, optimizer='lbfgs', type_safe=True):
+  """The default config with `optimizer` and {'a.b': value} changes."""
+  config = default.get_config()
+  config.optimizer = optimizer
+  if not type_safe:  # To set values of the wrong type.
+    config = ml_collections.ConfigDict(config.to_dict(), type_safe=False)
+  for field, value in changes.items():
+    *parents, name = field.split('.')
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[name] = value
+  return config
+
+
+def _message(config):
+  with pytest.raises(InputError) as e:
+    validation.validate(config)
+  msg = str(e.value)
+  assert msg.splitlines() == [msg], repr(msg)
+  return msg
+
+
+@pytest.mark.parametrize('module', [default, gatys2015, keras_example])
+def test_shipped_configs_pass(module):
+  validation.validate(module.get_config())
+
+
+@pytest.mark.parametrize('optimizer', optimize.OPTIMIZERS)
+def test_every_optimizer_passes_with_its_defaults(optimizer):
+  validation.validate(_config({}, optimizer))
+
+
+@pytest.mark.parametrize('changes,optimizer', [
+    ({'height': 1}, 'lbfgs'),
+    ({'height': MAX}, 'lbfgs'),
+    ({'steps': 1, 'seed': 0, 'log_every': 0, 'save_every': 0}, 'lbfgs'),
+    ({'content': 'a.png', 'style': 'b.jpg', 'weights': 'w.npz'}, 'lbfgs'),
+    ({'loss.content_layers': ()}, 'lbfgs'),
+    ({'loss.style_layers': ()}, 'lbfgs'),
+    ({'loss.content_layers': ['block5_conv4']}, 'lbfgs'),
+    ({'loss.style_layer_weights': (0.2, 0.2, 0.2, 0.2, 0.0)}, 'lbfgs'),
+    ({'loss.content_weight': 0.0, 'loss.tv_power': 1.0}, 'lbfgs'),
+    ({'optim.lbfgs.history_size': 1000, 'optim.lbfgs.max_linesearch': 1},
+     'lbfgs'),
+    ({'optim.adam.b1': 0.0, 'optim.adam.b2': 0.9999}, 'adam'),
+    ({'optim.adam.learning_rate': 1e-3, 'optim.adam.eps': 1e-12}, 'adam'),
+])
+def test_boundary_values_pass(changes, optimizer):
+  validation.validate(_config(changes, optimizer))
+
+
+BAD = [
+    # (field, value, optimizer, part of the message after 'config.FIELD: ')
+    ('height', 0, 'lbfgs', f'must be in [1, {MAX}]; got 0'),
+    ('height', -5, 'lbfgs', f'must be in [1, {MAX}]; got -5'),
+    ('height', MAX + 1, 'lbfgs', f'must be in [1, {MAX}]; got {MAX + 1}'),
+    ('height', True, 'lbfgs', 'must be an integer; got True'),
+    ('steps', 0, 'lbfgs', 'must be in [1, ∞]; got 0'),
+    ('seed', -1, 'lbfgs', 'must be in [0, ∞]; got -1'),
+    ('log_every', -1, 'lbfgs', 'must be in [0, ∞]; got -1'),
+    ('save_every', -10, 'lbfgs', 'must be in [0, ∞]; got -10'),
+    ('init', 'random', 'lbfgs',
+     "must be one of content, style, noise; got 'random'"),
+    ('pooling', 'min', 'lbfgs', "must be one of max, avg; got 'min'"),
+    ('precision', 'float64', 'lbfgs',
+     "must be one of default, high, highest; got 'float64'"),
+    ('optimizer', 'sgd', 'lbfgs',
+     "must be one of lbfgs, optax_lbfgs, adam; got 'sgd'"),
+    ('loss.normalization', 'johnson', 'lbfgs',
+     "must be one of gatys, keras; got 'johnson'"),
+    ('loss.content_layers', ('block4_conv9',), 'lbfgs',
+     'unknown VGG19 layer(s) block4_conv9; valid names: block1_conv1, '),
+    ('loss.style_layers', ('conv1_1', 'block1_conv1', 'pool1'), 'lbfgs',
+     'unknown VGG19 layer(s) conv1_1, pool1; valid names: '),
+    ('loss.style_layers', ('block1_conv1', 'block2_conv1', 'block1_conv1'),
+     'lbfgs', 'lists a layer twice'),
+    ('loss.content_weight', -1.0, 'lbfgs', 'must be a finite number ≥ 0; got -1.0'),
+    ('loss.style_weight', math.nan, 'lbfgs', 'must be a finite number ≥ 0; got nan'),
+    ('loss.tv_weight', math.inf, 'lbfgs', 'must be a finite number ≥ 0; got inf'),
+    ('loss.style_weight', -math.inf, 'lbfgs', 'must be a finite number ≥ 0; got -inf'),
+    ('loss.tv_power', 0.5, 'lbfgs', 'must be a finite number ≥ 1; got 0.5'),
+    ('loss.tv_power', math.nan, 'lbfgs', 'must be a finite number ≥ 1; got nan'),
+    ('loss.style_layer_weights', (1.0,) * 4, 'lbfgs',
+     'has 4 values for 5 style layers'),
+    ('loss.style_layer_weights', (1.0,) * 6, 'lbfgs',
+     'has 6 values for 5 style layers'),
+    ('loss.style_layer_weights', (1.0, 1.0, -0.5, 1.0, 1.0), 'lbfgs',
+     'must be a finite number ≥ 0; got -0.5'),
+    ('loss.style_layer_weights', (1.0, 1.0, math.nan, 1.0, 1.0), 'lbfgs',
+     'must be a finite number ≥ 0; got nan'),
+    ('optim.lbfgs.history_size', 0, 'lbfgs', 'must be in [1, 1000]; got 0'),
+    ('optim.lbfgs.max_linesearch', 1001, 'lbfgs',
+     'must be in [1, 1000]; got 1001'),
+    ('optim.lbfgs.linesearch', 'wolfe', 'lbfgs',
+     "must be one of zoom, backtracking, hager-zhang; got 'wolfe'"),
+    ('optim.optax_lbfgs.history_size', 0, 'optax_lbfgs',
+     'must be in [1, 1000]; got 0'),
+    ('optim.optax_lbfgs.linesearch', 'zoom', 'optax_lbfgs',
+     'unknown setting; optax_lbfgs takes history_size, max_linesearch'),
+    ('optim.adam.learning_rate', 0.0, 'adam', 'must be positive'),
+    ('optim.adam.learning_rate', -1.0, 'adam',
+     'must be a finite number ≥ 0; got -1.0'),
+    ('optim.adam.learning_rate', math.inf, 'adam',
+     'must be a finite number ≥ 0; got inf'),
+    ('optim.adam.b1', 1.0, 'adam', 'must be in [0, 1); got 1.0'),
+    ('optim.adam.b2', 1.5, 'adam', 'must be in [0, 1); got 1.5'),
+    ('optim.adam.b1', -0.1, 'adam', 'must be a finite number ≥ 0; got -0.1'),
+    ('optim.adam.eps', 0.0, 'adam', 'must be positive'),
+    ('optim.adam.eps', math.nan, 'adam', 'must be a finite number ≥ 0; got nan'),
+    ('optim.adam.lr', 1.0, 'adam',
+     'unknown setting; adam takes learning_rate, b1, b2, eps'),
+]
+
+
+@pytest.mark.parametrize('field,value,optimizer,problem', BAD)
+def test_bad_value_names_field(field, value, optimizer, problem):
+  msg = _message(_config({field: value}, optimizer))
+  assert msg.startswith(f'config.{field}: {problem}'), msg
+
+
+BAD_TYPES = [
+    ('height', 2.5, 'must be an integer; got 2.5'),
+    ('height', '256', "must be an integer; got '256'"),
+    ('steps', 100.0, 'must be an integer; got 100.0'),
+    ('content', 5, 'must be a path; got 5'),
+    ('style', ['a.png'], "must be a path; got ['a.png']"),
+    ('weights', b'w.npz', "must be a path; got b'w.npz'"),
+    ('loss.content_layers', 'block4_conv2',
+     "must be a tuple of layer names; got 'block4_conv2'"),
+    ('loss.style_layers', None, 'must be a tuple of layer names; got None'),
+    ('loss.style_layers', ('block1_conv1', 3),
+     "must be a tuple of layer names; got ('block1_conv1', 3)"),
+    ('loss.style_weight', '1e4', "must be a number; got '1e4'"),
+    ('loss.tv_weight', None, 'must be a number; got None'),
+    ('loss.style_layer_weights', 1.0, 'must be a tuple of numbers; got 1.0'),
+    ('loss.style_layer_weights', 'abcde',
+     "must be a tuple of numbers; got 'abcde'"),
+    ('optim.lbfgs.history_size', 10.0, 'must be an integer; got 10.0'),
+]
+
+
+@pytest.mark.parametrize('field,value,problem', BAD_TYPES)
+def test_wrong_type_names_field(field, value, problem):
+  msg = _message(_config({field: value}, type_safe=False))
+  assert msg == f'config.{field}: {problem}', msg
+
+
+def test_unknown_layer_lists_every_valid_name():
+  msg = _message(_config({'loss.style_layers': ('block6_conv1',)}))
+  assert msg.startswith('config.loss.style_layers: unknown VGG19 layer(s) '
+                        'block6_conv1; valid names: ')
+  assert msg.endswith(', '.join(vgg.LAYER_NAMES))
+
+
+def test_both_layer_sets_empty():
+  config = _config({'loss.content_layers': (), 'loss.style_layers': ()})
+  assert _message(config) == (
+      'config.loss.style_layers: content_layers and style_layers are both '
+      'empty')
+
+
+def test_first_bad_field_is_reported():
+  config = _config({'height': 0, 'loss.style_weight': -1.0})
+  assert _message(config).startswith('config.height: ')
+
+
+def test_settings_match_the_solvers():
+  assert set(validation.SETTINGS) == set(optimize.OPTIMIZERS)
+  for name, solver in SOLVERS.items():
+    keywords = tuple(inspect.signature(solver).parameters)[1:]  # After fun.
+    assert validation.SETTINGS[name] == keywords, name
