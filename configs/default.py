@@ -41,4 +41,6 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.log_every = 10  # metrics.jsonl line and progress; 0: first and last only
   config.save_every = 50  # step_NNNNN.png; 0: final image only
+  config.checkpoint_every = 50  # workdir/checkpoint.npz; 0: only at the end
+  config.tensorboard = True  # event files in workdir/tensorboard (needs tensorboardX)
   return config

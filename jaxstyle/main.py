@@ -7,33 +7,42 @@ Writes to DIR: config.json, metrics.jsonl, step_NNNNN.png every save_every
 steps and final.png. Bad input: one line on stderr, exit status 2, and nothing
 written.
 """
+from collections.abc import Callable, Iterator
+import contextlib
 import functools
-import json
 import logging as std_logging
 import os
 import pathlib
+import signal
 import sys
 import tempfile
-import time
+import threading
 
 from absl import app
 from absl import flags
 from absl import logging
 import jax
+import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_flags
-import tqdm
 
-from jaxstyle import files, image, objective, optimize, samples, validation, vgg
-from jaxstyle.errors import InputError
+from jaxstyle import checkpoint, files, image, memory, objective, optimize, outputs, samples, validation, vgg
+from jaxstyle import workdir as workdir_lib
+from jaxstyle.errors import InputError, NumericalError, ResourceError
 
 FLAGS = flags.FLAGS
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Run config file (configs/*.py); override fields with --config.FIELD=VALUE.',
     lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for the outputs.')
+_START_OVER = flags.DEFINE_bool(
+    'start_over', False, "Discard the workdir's checkpoint instead of resuming from it.")
 
+# Exit statuses, as in the README.
 EXIT_BAD_INPUT = 2
+EXIT_RESOURCES = 3
+EXIT_NUMERICAL = 4
+EXIT_INTERRUPTED = 130
 
 
 def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path):
@@ -44,80 +53,73 @@ def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path):
           image.load(style, height=config.height))
 
 
-def _workdir(path: str | os.PathLike | None) -> pathlib.Path:
-  if not path:
-    raise InputError('--workdir is required: the directory for the outputs')
-  workdir = pathlib.Path(path)
-  for parent in (workdir, *workdir.parents):
-    if parent.exists():
-      if not parent.is_dir():
-        raise InputError(f'--workdir {path}: {parent} exists and is not a directory')
-      if not os.access(parent, os.W_OK):
-        raise InputError(f'--workdir {path}: {parent} is not writable')
-      break
-  return workdir
+def report(x: jax.Array, params: objective.Params, spec: objective.Spec) -> dict[str, jax.Array]:
+  """What the host reads at a stop: the loss terms, and max |x| to catch a
+  non-finite image before it reaches the loss."""
+  return {**objective.terms(x, params, spec), 'image': jnp.max(jnp.abs(x))}
 
 
-class Recorder:
-  """Host side of the loop: metrics lines, progress and intermediate images."""
-
-  def __init__(self, workdir: pathlib.Path, config: ml_collections.ConfigDict):
-    self.workdir, self.steps = workdir, config.steps
-    self.log_every, self.save_every = config.log_every, config.save_every
-    self.metrics = open(workdir / 'metrics.jsonl', 'w')
-    self.bar = tqdm.tqdm(total=self.steps, unit='it', disable=not sys.stderr.isatty())
-    self.start = time.perf_counter()
-
-  def __call__(self, step: int, x: jax.Array, terms: dict[str, jax.Array]) -> None:
-    values = {k: float(v) for k, v in jax.device_get(terms).items()}
-    wall = time.perf_counter() - self.start
-    if step in (0, self.steps) or (self.log_every and step % self.log_every == 0):
-      self.metrics.write(json.dumps({'step': step, **values, 'wall_s': round(wall, 4)}) + '\n')
-      self.metrics.flush()
-      self.bar.update(step - self.bar.n)
-      self.bar.set_postfix(loss=f'{values["loss"]:.4g}')
-      if self.bar.disable:
-        logging.info('step %d/%d loss %.4g (content %.4g, style %.4g, tv %.4g) %.1f s',
-                     step, self.steps, values['loss'], values['content_loss'],
-                     values['style_loss'], values['tv_loss'], wall)
-    if self.save_every and 0 < step < self.steps and step % self.save_every == 0:
-      image.save(self.workdir / f'step_{step:05d}.png', image.deprocess(x))
-
-  def close(self) -> None:
-    self.metrics.close()
-    self.bar.close()
+@contextlib.contextmanager
+def _deferred_sigint() -> Iterator[Callable[[], bool]]:
+  """Within: Ctrl-C only raises a flag, which the loop polls between steps."""
+  event = threading.Event()
+  previous = signal.signal(signal.SIGINT, lambda *_: event.set())
+  try:
+    yield event.is_set
+  finally:
+    signal.signal(signal.SIGINT, previous)
 
 
-def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> pathlib.Path:
-  """The whole job; returns the final image's path. Checks everything before writing."""
+def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
+        start_over: bool = False) -> pathlib.Path | None:
+  """The whole job. Checks everything before writing; resumes from the
+  workdir's checkpoint unless `start_over`. Returns the final image's path, or
+  None if Ctrl-C stopped the solve (after writing a checkpoint)."""
   validation.validate(config)
-  out = _workdir(workdir)
+  out = workdir_lib.check(workdir)
   with tempfile.TemporaryDirectory() as scratch:
     content, style = load_inputs(config, pathlib.Path(scratch))
+  optim = dict(config.optim[config.optimizer])
+  spec = objective.spec_from(config)
+  memory.preflight(spec.layers, *content.shape[:2], history_size=optim.get('history_size', 0),
+                   pooling=spec.pooling, content_layers=spec.content_layers)
   variables = vgg.load_variables(config.weights)
   obj = objective.build(config, content, style, variables)
-
-  out.mkdir(parents=True, exist_ok=True)
-  files.write_text(out / 'config.json', config.to_json_best_effort(indent=2) + '\n')
   solver = optimize.make(config.optimizer,
-                         functools.partial(objective.scalar, spec=obj.spec),
-                         dict(config.optim[config.optimizer]))
-  recorder = Recorder(out, config)
-  try:
-    x = optimize.minimize(
-        solver, functools.partial(objective.terms, spec=obj.spec),
-        obj.initial(config.init, config.seed), obj.params,
-        optimize.stops(config.steps, (config.log_every, config.save_every)), recorder)
-  finally:
-    recorder.close()
-  final = out / 'final.png'
-  image.save(final, image.deprocess(x))
+                         functools.partial(objective.scalar, spec=obj.spec), optim)
+  x0 = obj.initial(config.init, config.seed)
+  digest = checkpoint.config_hash(config)
+  saved = out / checkpoint.FILENAME
+
+  with workdir_lib.lock(out), _deferred_sigint() as interrupted:
+    resumed = None
+    if saved.exists() and not start_over:
+      resumed = checkpoint.restore(saved, (x0, optimize.state_shape(solver, x0, obj.params)),
+                                   digest)
+      logging.info('resuming from %s at step %d', saved, resumed.step)
+    files.write_text(out / 'config.json', config.to_json_best_effort(indent=2) + '\n')
+    recorder = outputs.Recorder(out, config, digest, resumed)
+    try:
+      progress = optimize.minimize(
+          solver, functools.partial(report, spec=obj.spec), x0, obj.params,
+          optimize.stops(config.steps, (config.log_every, config.save_every,
+                                        config.checkpoint_every)),
+          recorder,
+          start=resumed and optimize.Progress(resumed.step, resumed.x, resumed.state),
+          interrupted=interrupted)
+      if progress.step < config.steps:
+        recorder.save_checkpoint(progress)
+        return None
+    finally:
+      recorder.close()
+    final = out / 'final.png'
+    image.save(final, image.deprocess(progress.x))
   return final
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, status: int = EXIT_BAD_INPUT) -> None:
   print(f'jaxstyle: error: {message}', file=sys.stderr)
-  sys.exit(EXIT_BAD_INPUT)
+  sys.exit(status)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -151,9 +153,18 @@ def main(argv: list[str]) -> None:
     _fail(f'unexpected arguments: {" ".join(argv[1:])}')
   config = _config()
   try:
-    final = run(config, _WORKDIR.value)
+    final = run(config, _WORKDIR.value, _START_OVER.value)
   except InputError as e:
     _fail(str(e))
+  except ResourceError as e:
+    _fail(str(e), EXIT_RESOURCES)
+  except NumericalError as e:
+    _fail(str(e), EXIT_NUMERICAL)
+  except KeyboardInterrupt:
+    _fail('interrupted', EXIT_INTERRUPTED)
+  if final is None:
+    _fail('interrupted; checkpoint written, run the same command to resume',
+          EXIT_INTERRUPTED)
   print(final)
 
 

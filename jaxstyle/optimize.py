@@ -92,25 +92,45 @@ def stops(steps: int, periods: Iterable[int]) -> list[int]:
   return sorted(points)
 
 
-def minimize(solver: Solver, terms: Callable[[jax.Array, Any], dict[str, jax.Array]],
-             x0: jax.Array, params: Any, at: Sequence[int],
-             callback: Callable[[int, jax.Array, dict[str, jax.Array]], None]) -> jax.Array:
-  """Runs `solver` from x0 to step at[-1]; calls callback(step, x, terms) at each step in `at`.
+class Progress(NamedTuple):
+  step: int
+  x: jax.Array
+  state: Any
 
-  Steps are dispatched asynchronously and nothing is read back between two
-  steps in `at`: the host waits on the device only where the callback reads.
-  (A lax.fori_loop over the steps would drop even the dispatch, but XLA:CPU
-  runs convolutions inside a loop body about 3x slower.) `at` is increasing and
-  starts at 0 for the initial loss.
+
+def minimize(solver: Solver, report: Callable[[jax.Array, Any], Any],
+             x0: jax.Array, params: Any, at: Sequence[int],
+             callback: Callable[[Progress, Any], None],
+             start: Progress | None = None,
+             interrupted: Callable[[], bool] = lambda: False) -> Progress:
+  """Runs `solver` from x0 (or from `start`) to step at[-1].
+
+  At each step in `at` (increasing, from 0) calls callback(progress,
+  report(x, params)); steps up to `start.step` are skipped. Steps are
+  dispatched asynchronously and nothing is read back in between, so the host
+  waits on the device only where the callback reads. (A lax.fori_loop over the
+  steps would drop even the dispatch, but XLA:CPU runs convolutions inside a
+  loop body about 3x slower.) If `interrupted()` turns true, returns the
+  progress so far, consistent and ready to checkpoint.
   """
   update = jax.jit(solver.update, donate_argnums=(0, 1))
-  values = jax.jit(terms)
-  x = jnp.array(x0, copy=True)  # the caller keeps x0: the steps donate x
-  state, done = jax.jit(solver.init)(x, params), 0
+  values = jax.jit(report)
+  if start is None:
+    x = jnp.array(x0, copy=True)  # the caller keeps x0: the steps donate x
+    start = Progress(0, x, jax.jit(solver.init)(x, params))
+  else:
+    at = [s for s in at if s > start.step]
+  step, x, state = start
   for stop in at:
-    assert stop >= done, f'steps must increase: {at}'
-    for _ in range(stop - done):
+    while step < stop:
+      if interrupted():
+        return Progress(step, x, state)
       x, state = update(x, state, params)
-    done = stop
-    callback(stop, x, values(x, params))
-  return x
+      step += 1
+    callback(Progress(step, x, state), values(x, params))
+  return Progress(step, x, state)
+
+
+def state_shape(solver: Solver, x0: jax.Array, params: Any) -> Any:
+  """Shapes and dtypes of the solver state, without computing it."""
+  return jax.eval_shape(solver.init, x0, params)

@@ -47,8 +47,12 @@ def test_end_to_end_tiny_run(images, tmp_path):
                '--config.log_every=2', '--config.save_every=2', f'--workdir={workdir}')
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip() == str(workdir / 'final.png')
-  assert sorted(os.listdir(workdir)) == ['config.json', 'final.png', 'metrics.jsonl',
-                                         'step_00002.png']
+  assert sorted(os.listdir(workdir)) == ['.lock', 'checkpoint.npz', 'config.json', 'final.png',
+                                         'loss_curve.png', 'metrics.jsonl', 'step_00002.png',
+                                         'tensorboard']
+  assert Image.open(workdir / 'loss_curve.png').size[0] > 100
+  events = list((workdir / 'tensorboard').iterdir())
+  assert len(events) == 1 and events[0].stat().st_size > 0
   assert Image.open(workdir / 'final.png').size == (40, 32)
   config = json.loads((workdir / 'config.json').read_text())
   assert config['steps'] == 4 and config['loss']['content_layers'] == ['block4_conv2']
@@ -137,3 +141,18 @@ def test_workdir_that_is_a_file(images, tmp_path):
   target.write_text('x')
   result = cli('--config', 'configs/default.py', f'--workdir={target}')
   assert result.returncode == 2 and 'not a directory' in result.stderr
+
+
+@pytest.mark.parametrize('overrides, expected', [
+    (['--config.loss.style_weight=1e38'], 'step 0: loss not finite; no checkpoint was written'),
+    (['--config.init=noise', '--config.loss.tv_weight=3e38'], 'step 0: loss not finite'),
+])
+def test_numerical_failure_exits_4(overrides, expected,
+                                                                      images, tmp_path):
+  result = cli('--config', 'configs/default.py', f'--config.content={images["content"]}',
+               f'--config.style={images["style"]}', '--config.height=32', '--config.steps=5',
+               '--config.log_every=1', *overrides, f'--workdir={tmp_path}')
+  assert result.returncode == 4, result.stderr
+  line = result.stderr.strip().splitlines()[-1]
+  assert line.startswith('jaxstyle: error: step') and expected in line, line
+  assert not (tmp_path / 'final.png').exists()

@@ -31,8 +31,8 @@ def test_solvers_reach_the_minimum(name, settings, steps):
   seen = []
   x = optimize.minimize(
       solver, lambda x, p: {'loss': quadratic(x, p)}, jnp.zeros(4), target,
-      optimize.stops(steps, (10,)), lambda step, x, terms: seen.append(step))
-  np.testing.assert_allclose(x, target, atol=1e-3)
+      optimize.stops(steps, (10,)), lambda progress, terms: seen.append(progress.step))
+  np.testing.assert_allclose(x.x, target, atol=1e-3)
   assert seen == optimize.stops(steps, (10,))
 
 
@@ -41,9 +41,26 @@ def test_callback_gets_the_loss_at_each_stop():
   losses = {}
   optimize.minimize(optimize.make('adam', quadratic, {'learning_rate': 0.1}),
                     lambda x, p: {'loss': quadratic(x, p)}, jnp.zeros(4), target,
-                    [0, 1, 5], lambda step, x, terms: losses.update({step: float(terms['loss'])}))
+                    [0, 1, 5], lambda p, terms: losses.update({p.step: float(terms['loss'])}))
   assert losses[0] == pytest.approx(float(quadratic(jnp.zeros(4), target)))
   assert losses[0] > losses[1] > losses[5]
+
+
+def test_resumes_from_progress_and_stops_when_interrupted():
+  target = jnp.ones(4)
+  solver = optimize.make('lbfgs', quadratic, {})
+  report = lambda x, p: {'loss': quadratic(x, p)}
+  seen = []
+  whole = optimize.minimize(solver, report, jnp.zeros(4), target, [0, 3, 6],
+                            lambda p, t: seen.append(p.step))
+  calls = iter(range(100))
+  part = optimize.minimize(solver, report, jnp.zeros(4), target, [0, 3, 6],
+                           lambda p, t: None, interrupted=lambda: next(calls) >= 4)
+  assert part.step == 4
+  rest = optimize.minimize(solver, report, None, target, [0, 3, 6],
+                           lambda p, t: seen.append(p.step), start=part)
+  assert seen == [0, 3, 6, 6] and rest.step == 6
+  np.testing.assert_array_equal(rest.x, whole.x)
 
 
 def test_unknown_optimizer_is_an_input_error():

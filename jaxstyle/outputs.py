@@ -1,0 +1,143 @@
+"""What a run writes while it runs: metrics, progress, images, checkpoints.
+
+metrics.jsonl is the source of truth (one JSON object per logged step);
+TensorBoard events (tensorboardX, optional) and loss_curve.png (matplotlib,
+optional) are views of it.
+"""
+import io
+import json
+import math
+import pathlib
+import sys
+import time
+from typing import Any
+
+from absl import logging
+import jax
+import ml_collections
+import tqdm
+
+from jaxstyle import checkpoint, files, image
+from jaxstyle.errors import NumericalError
+from jaxstyle.optimize import Progress
+
+TERMS = ('loss', 'content_loss', 'style_loss', 'tv_loss')
+
+
+def _every(step: int, period: int) -> bool:
+  return period > 0 and step % period == 0
+
+
+def _kept_metrics(path: pathlib.Path, upto: int) -> list[dict[str, Any]]:
+  if not path.exists():
+    return []
+  lines = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+  return [l for l in lines if l['step'] <= upto]
+
+
+class Recorder:
+  """The loop's callback: called at every stop with the progress and its report."""
+
+  def __init__(self, workdir: pathlib.Path, config: ml_collections.ConfigDict,
+               digest: str, resumed: checkpoint.Checkpoint | None = None):
+    self.workdir, self.config, self.digest = workdir, config, digest
+    start = resumed.step if resumed else 0
+    self.wall0 = resumed.wall_s if resumed else 0.0
+    # A resumed run rewrites metrics.jsonl up to its checkpoint: no duplicate steps.
+    self.records = _kept_metrics(workdir / 'metrics.jsonl', start) if resumed else []
+    files.write_text(workdir / 'metrics.jsonl',
+                     ''.join(json.dumps(r) + '\n' for r in self.records))
+    self.metrics = open(workdir / 'metrics.jsonl', 'a')
+    self.bar = tqdm.tqdm(total=config.steps, initial=start, unit='it',
+                         disable=not sys.stderr.isatty())
+    self.tensorboard = _tensorboard(workdir) if config.tensorboard else None
+    self.start = time.perf_counter()
+    self.last_checkpoint = start if resumed else None
+
+  def wall(self) -> float:
+    return self.wall0 + time.perf_counter() - self.start
+
+  def __call__(self, progress: Progress, report: dict[str, jax.Array]) -> None:
+    step, config = progress.step, self.config
+    values = {k: float(v) for k, v in jax.device_get(report).items()}
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+      kept = (f'last good checkpoint: step {self.last_checkpoint}'
+              if self.last_checkpoint is not None else 'no checkpoint was written')
+      raise NumericalError(f'step {step}: {", ".join(bad)} not finite; {kept}')
+    wall = self.wall()
+    if step in (0, config.steps) or _every(step, config.log_every):
+      self._log(step, values, wall)
+    if 0 < step < config.steps and _every(step, config.save_every):
+      rgb = image.deprocess(progress.x)
+      image.save(self.workdir / f'step_{step:05d}.png', rgb)
+      if self.tensorboard:
+        self.tensorboard.add_image('image', rgb, step, dataformats='HWC')
+    if step == config.steps or (step and _every(step, config.checkpoint_every)):
+      self.save_checkpoint(progress)
+
+  def _log(self, step: int, values: dict[str, float], wall: float) -> None:
+    record = {'step': step, **{k: values[k] for k in TERMS}, 'wall_s': round(wall, 4)}
+    self.records.append(record)
+    self.metrics.write(json.dumps(record) + '\n')
+    self.metrics.flush()
+    if self.tensorboard:
+      for k in TERMS:
+        self.tensorboard.add_scalar(k, values[k], step)
+    self.bar.update(step - self.bar.n)
+    self.bar.set_postfix(loss=f'{values["loss"]:.4g}')
+    if self.bar.disable:
+      logging.info('step %d/%d loss %.4g (content %.4g, style %.4g, tv %.4g) %.1f s',
+                   step, self.config.steps, values['loss'], values['content_loss'],
+                   values['style_loss'], values['tv_loss'], wall)
+
+  def save_checkpoint(self, progress: Progress) -> None:
+    checkpoint.save(self.workdir / checkpoint.FILENAME,
+                    checkpoint.Checkpoint(progress.step, progress.x, progress.state,
+                                          self.wall()), self.digest)
+    self.last_checkpoint = progress.step
+
+  def close(self) -> None:
+    self.metrics.close()
+    self.bar.close()
+    if self.tensorboard:
+      self.tensorboard.close()
+    if len(self.records) > 1:
+      _loss_curve(self.workdir / 'loss_curve.png', self.records)
+
+
+def _tensorboard(workdir: pathlib.Path):
+  try:
+    from tensorboardX import SummaryWriter  # optional: the `tb` extra
+  except ImportError:
+    logging.info('tensorboardX is not installed: no TensorBoard events '
+                 "(pip install -e '.[tb]')")
+    return None
+  return SummaryWriter(str(workdir / 'tensorboard'))
+
+
+def _loss_curve(path: pathlib.Path, records: list[dict[str, Any]]) -> None:
+  """All loss terms against step, log scale, as a PNG."""
+  try:
+    import matplotlib  # optional: the `demo` extra
+  except ImportError:
+    logging.info('matplotlib is not installed: no loss_curve.png')
+    return
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt
+  fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+  steps = [r['step'] for r in records]
+  for k in TERMS:
+    ys = [r[k] for r in records]
+    if any(y > 0 for y in ys):
+      ax.plot(steps, ys, label=k)
+  ax.set_yscale('log')
+  ax.set_xlabel('step')
+  ax.set_ylabel('loss (terms unweighted)')
+  ax.legend()
+  ax.grid(alpha=0.3)
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format='png', bbox_inches='tight')
+  plt.close(fig)
+  with files.atomic(path) as f:
+    f.write(buffer.getvalue())

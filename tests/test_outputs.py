@@ -1,0 +1,54 @@
+"""The loop's recorder: metrics lines, checkpoints, and the non-finite guard."""
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import default
+from jaxstyle import checkpoint, outputs
+from jaxstyle.errors import NumericalError
+from jaxstyle.optimize import Progress
+
+TERMS = {'loss': 3.0, 'content_loss': 1.0, 'style_loss': 2.0, 'tv_loss': 0.0, 'image': 5.0}
+
+
+def _config(**fields):
+  config = default.get_config()
+  config.update(dict(steps=10, log_every=1, save_every=0, checkpoint_every=1,
+                     tensorboard=False, **fields))
+  return config
+
+
+def _progress(step, value=1.0):
+  return Progress(step, jnp.full((1, 2, 2, 3), value), {'s': jnp.full((3,), value)})
+
+
+def test_non_finite_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+  recorder = outputs.Recorder(tmp_path, _config(), 'digest')
+  for step in (0, 1, 2):
+    recorder(_progress(step, float(step)), TERMS)
+  with pytest.raises(NumericalError, match='step 3: style_loss not finite; last good checkpoint: '
+                                           'step 2'):
+    recorder(_progress(3, np.nan), {**TERMS, 'style_loss': np.nan})
+  with pytest.raises(NumericalError, match='step 4: image not finite'):
+    recorder(_progress(4, np.inf), {**TERMS, 'image': np.inf})
+  recorder.close()
+  with np.load(tmp_path / checkpoint.FILENAME) as f:
+    assert int(f['step']) == 2 and np.all(f['leaf_000'] == 2.0)
+  steps = [json.loads(l)['step'] for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert steps == [0, 1, 2]
+
+
+def test_resumed_recorder_drops_metrics_after_the_checkpoint(tmp_path):
+  lines = [json.dumps({'step': s, **{k: 1.0 for k in outputs.TERMS}, 'wall_s': s})
+           for s in range(6)]
+  (tmp_path / 'metrics.jsonl').write_text('\n'.join(lines) + '\n')
+  resumed = checkpoint.Checkpoint(3, None, None, 3.0)
+  recorder = outputs.Recorder(tmp_path, _config(), 'digest', resumed)
+  recorder(_progress(4), TERMS)
+  recorder.close()
+  records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['step'] for r in records] == [0, 1, 2, 3, 4]
+  assert records[-1]['wall_s'] >= 3.0
+  assert (tmp_path / 'loss_curve.png').stat().st_size > 0
