@@ -105,7 +105,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
           optimize.stops(config.steps, (config.log_every, config.save_every,
                                         config.checkpoint_every)),
           recorder,
-          start=resumed and optimize.Progress(resumed.step, resumed.x, resumed.state),
+          start=None if resumed is None else optimize.Progress(*resumed[:3]),
           interrupted=interrupted)
       if progress.step < config.steps:
         recorder.save_checkpoint(progress)

