@@ -21,7 +21,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.init = 'content'  # 'content', 'style' or 'noise'
   config.seed = 0
   config.pooling = 'avg'  # 'max' or 'avg' (the paper's)
-  config.precision = 'highest'  # conv precision: 'default', 'high' or 'highest'
+  config.precision = 'highest'  # convolutions: 'highest' (fp32), 'tf32' or 'bf16' (GPU)
+  config.remat = False  # recompute VGG blocks in the backward pass: less memory
+  config.compilation_cache = True  # JAX's persistent cache in the workdir's parent
 
   config.loss = ml_collections.ConfigDict()
   config.loss.normalization = 'gatys'  # or 'keras'

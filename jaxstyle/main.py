@@ -59,6 +59,14 @@ def report(x: jax.Array, params: objective.Params, spec: objective.Spec) -> dict
   return {**objective.terms(x, params, spec), 'image': jnp.max(jnp.abs(x))}
 
 
+def _compilation_cache(path: pathlib.Path) -> None:
+  """JAX's persistent compilation cache: a second run of the same shapes skips
+  compiling. Every entry is kept, however quick its compile (CPU compiles are)."""
+  jax.config.update('jax_compilation_cache_dir', str(path))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+
+
 @contextlib.contextmanager
 def _deferred_sigint() -> Iterator[Callable[[], bool]]:
   """Within: Ctrl-C only raises a flag, which the loop polls between steps."""
@@ -83,6 +91,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   spec = objective.spec_from(config)
   memory.preflight(spec.layers, *content.shape[:2], history_size=optim.get('history_size', 0),
                    pooling=spec.pooling, content_layers=spec.content_layers)
+  if config.compilation_cache:
+    _compilation_cache(out.absolute().parent / '.jax_cache')
   variables = vgg.load_variables(config.weights)
   obj = objective.build(config, content, style, variables)
   solver = optimize.make(config.optimizer,

@@ -19,6 +19,9 @@ from jaxstyle import image, losses, vgg
 from jaxstyle.errors import InputError
 
 INITS = ('content', 'style', 'noise')
+# Convolution precision: float32 throughout, TF32 tensor cores, or bfloat16
+# compute (GPU speed; on CPU only 'highest' is fast).
+PRECISIONS = ('highest', 'tf32', 'bf16')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,11 +31,23 @@ class Spec:
   style_layers: tuple[str, ...]
   normalization: str = 'gatys'
   pooling: str = 'avg'
-  precision: str | None = None
+  precision: str = 'highest'  # one of PRECISIONS
+  remat: bool = False  # recompute each VGG block in the backward pass
 
   @property
   def model(self) -> vgg.VGG19:
-    return vgg.VGG19(pooling=self.pooling, precision=self.precision)
+    if self.precision == 'bf16':
+      return vgg.VGG19(pooling=self.pooling, dtype=jnp.bfloat16)
+    names = {'highest': 'highest', 'tf32': 'tensorfloat32'}
+    return vgg.VGG19(pooling=self.pooling, precision=names[self.precision])
+
+  def features(self, variables: Any, x: jax.Array) -> dict[str, jax.Array]:
+    """VGG activations at self.layers; under remat only block outputs are kept."""
+    apply = lambda v, x: self.model.apply(v, x, layers=self.layers)
+    if self.remat:
+      policy = jax.checkpoint_policies.save_only_these_names(vgg.BLOCK_OUTPUT)
+      apply = jax.checkpoint(apply, policy=policy)
+    return apply(variables, x)
 
   @property
   def layers(self) -> tuple[str, ...]:
@@ -57,7 +72,7 @@ class Params(NamedTuple):
 
 def terms(x: jax.Array, params: Params, spec: Spec) -> dict[str, jax.Array]:
   """Loss terms of image x ((1, H, W, 3), network input space): total and parts."""
-  feats = spec.model.apply(params.variables, x, layers=spec.layers)
+  feats = spec.features(params.variables, x)
   w = params.weights
   content = sum((losses.content_loss(feats[l], params.content[l], spec.normalization)
                  for l in spec.content_layers), jnp.zeros(()))
@@ -127,7 +142,8 @@ def spec_from(config: ml_collections.ConfigDict) -> Spec:
               style_layers=tuple(config.loss.style_layers),
               normalization=config.loss.normalization,
               pooling=config.pooling,
-              precision=config.get('precision'))
+              precision=config.precision,
+              remat=config.remat)
 
 
 def weights_from(config: ml_collections.ConfigDict) -> Weights:

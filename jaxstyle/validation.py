@@ -10,7 +10,6 @@ import ml_collections
 from jaxstyle import image, losses, objective, optimize, vgg
 from jaxstyle.errors import InputError
 
-PRECISIONS = ('default', 'high', 'highest')
 # Keyword settings each optimizer takes (optimize.make passes them on).
 SETTINGS = {'lbfgs': ('history_size', 'linesearch', 'max_linesearch'),
             'optax_lbfgs': ('history_size', 'max_linesearch'),
@@ -63,11 +62,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _integer('log_every', config.log_every, 0)
   _integer('save_every', config.save_every, 0)
   _integer('checkpoint_every', config.checkpoint_every, 0)
-  if not isinstance(config.tensorboard, bool):
-    _fail('tensorboard', f'must be True or False; got {config.tensorboard!r}')
+  for field in ('tensorboard', 'remat', 'compilation_cache'):
+    if not isinstance(config[field], bool):
+      _fail(field, f'must be True or False; got {config[field]!r}')
   _choice(config, 'init', objective.INITS)
   _choice(config, 'pooling', vgg.POOLINGS)
-  _choice(config, 'precision', PRECISIONS)
+  _choice(config, 'precision', objective.PRECISIONS)
   _choice(config, 'optimizer', optimize.OPTIMIZERS)
 
   loss = config.loss

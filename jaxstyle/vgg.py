@@ -11,12 +11,15 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 
 from jaxstyle import weights
 from jaxstyle.errors import InputError
 
 LAYER_NAMES: tuple[str, ...] = tuple(name for name, _, _ in weights.LAYERS)
 POOLINGS = ('max', 'avg')
+# Name of each block's last activation: what jax.checkpoint keeps under remat.
+BLOCK_OUTPUT = 'vgg_block_output'
 
 
 def block(name: str) -> str:
@@ -43,7 +46,8 @@ class VGG19(nn.Module):
   Keras and most ports keep max.
   """
   pooling: str = 'max'
-  precision: Any = None
+  precision: Any = None  # of the convolutions: a jax.lax.Precision or its name
+  dtype: Any = jnp.float32  # computation dtype, e.g. jnp.bfloat16; outputs float32
 
   @nn.compact
   def __call__(self, x: jax.Array,
@@ -60,11 +64,11 @@ class VGG19(nn.Module):
     out = {}
     for i, (name, _, features) in enumerate(weights.LAYERS[:deepest + 1]):
       if i and block(name) != block(LAYER_NAMES[i - 1]):
-        x = pool(x, (2, 2), strides=(2, 2))
-      x = nn.relu(nn.Conv(features, (3, 3), padding='SAME',
+        x = pool(checkpoint_name(x, BLOCK_OUTPUT), (2, 2), strides=(2, 2))
+      x = nn.relu(nn.Conv(features, (3, 3), padding='SAME', dtype=self.dtype,
                           precision=self.precision, name=name)(x))
       if name in layers:
-        out[name] = x
+        out[name] = x.astype(jnp.float32)
     return out
 
 

@@ -61,6 +61,7 @@ def test_end_to_end_tiny_run(images, tmp_path):
   for line in lines:
     assert {'step', 'loss', 'content_loss', 'style_loss', 'tv_loss', 'wall_s'} <= set(line)
   assert lines[-1]['loss'] < lines[0]['loss']
+  assert any((tmp_path / '.jax_cache').iterdir()), 'persistent compilation cache is empty'
 
 
 def test_default_inputs_run(tmp_path):

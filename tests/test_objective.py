@@ -101,3 +101,18 @@ def test_initial_images(variables):
 def test_image_too_small_for_the_layers(variables):
   with pytest.raises(InputError, match='at least 16 px'):
     objective.build(_config(), _rgb(0, 8, 32), _rgb(1), variables)
+
+
+def test_remat_and_precision_keep_the_objective(variables):
+  base = objective.build(_config(tv_weight=1e-3), _rgb(0), _rgb(1), variables)
+  x = base.initial('noise')
+  value, grad = base.value_and_grad(x)
+  for field, setting, rel in (('remat', True, 1e-6), ('precision', 'tf32', 1e-6),
+                              ('precision', 'bf16', 5e-2)):
+    config = _config(tv_weight=1e-3)
+    config[field] = setting
+    other = objective.build(config, _rgb(0), _rgb(1), variables)
+    v, g = other.value_and_grad(x)
+    assert float(v) == pytest.approx(float(value), rel=rel), (field, setting)
+    cos = jnp.vdot(g, grad) / (jnp.linalg.norm(g) * jnp.linalg.norm(grad))
+    assert float(cos) > 1 - rel, (field, setting)
