@@ -82,7 +82,7 @@ BAD = [
      "must be one of content, style, noise; got 'random'"),
     ('pooling', 'min', 'lbfgs', "must be one of max, avg; got 'min'"),
     ('precision', 'float64', 'lbfgs',
-     "must be one of default, high, highest; got 'float64'"),
+     "must be one of highest, tf32, bf16; got 'float64'"),
     ('optimizer', 'sgd', 'lbfgs',
      "must be one of lbfgs, optax_lbfgs, adam; got 'sgd'"),
     ('loss.normalization', 'johnson', 'lbfgs',

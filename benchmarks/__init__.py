@@ -1,0 +1,1 @@
+"""Benchmarks of jaxstyle against a PyTorch baseline and pastiche (CPU)."""

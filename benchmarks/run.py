@@ -1,0 +1,304 @@
+"""Benchmark: jaxstyle (jaxopt and optax L-BFGS) against a PyTorch baseline of
+the same objective and against pastiche, on CPU.
+
+python -m benchmarks.run --out=DIR [--sizes=128,256,384] [--steps=50] [--repeats=2]
+
+Every implementation runs as its own process (A B C D, repeated), timed from
+process start. Writes DIR/results.json, DIR/results.md and DIR/loss_H.png.
+"""
+import argparse
+import json
+import os
+import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import matplotlib
+matplotlib.use('Agg')
+from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+from PIL import Image
+
+from jaxstyle import image, weights
+
+CONTENT = '../shared/images/tubingen.jpg'
+STYLE = '../shared/images/starry_night.jpg'
+STYLE_LAYERS = ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1',
+                'block5_conv1')
+DEEPEST = 'block5_conv2'
+CLOCK_GHZ = 2.5
+AGREE_RTOL = 1e-3
+IMPLS = ('jaxstyle', 'jaxstyle_optax', 'torch', 'pastiche')
+LABELS = {'jaxstyle': 'jaxstyle (jaxopt L-BFGS)',
+          'jaxstyle_optax': 'jaxstyle (optax L-BFGS)',
+          'torch': 'PyTorch tutorial-style L-BFGS',
+          'pastiche': 'pastiche CLI (different objective)'}
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def machine() -> dict[str, Any]:
+  """CPU model, cores and the FP32 peak assumed for the FLOP/s fraction."""
+  info = subprocess.run(['lscpu'], capture_output=True, text=True, check=False).stdout
+  fields = dict(l.split(':', 1) for l in info.splitlines() if ':' in l)
+  model = fields.get('Model name', platform.processor()).strip()
+  avx512 = 'avx512f' in fields.get('Flags', '')
+  # Two FMA units per core: 2 x (16 lanes AVX-512 or 8 lanes AVX2) x 2 FLOP.
+  per_cycle = 64 if avx512 else 32
+  cores = os.cpu_count() or 1
+  return {'cpu': model, 'cores': cores, 'avx512': avx512, 'clock_ghz': CLOCK_GHZ,
+          'flop_per_cycle_per_core': per_cycle,
+          'peak_gflops': cores * CLOCK_GHZ * per_cycle, 'python': platform.python_version()}
+
+
+def eval_flops(height: int, width: int) -> float:
+  """FLOPs of one loss+gradient evaluation: 3 x forward, 2 FLOPs per
+  multiply-add, VGG19 convolutions up to block5_conv2 at their pooled sizes."""
+  macs = 0
+  for name, cin, cout in weights.LAYERS[:[l[0] for l in weights.LAYERS].index(DEEPEST) + 1]:
+    k = int(name[5]) - 1  # poolings before blockN
+    macs += 9 * cin * cout * (height >> k) * (width >> k)
+  return 3 * 2 * macs
+
+
+def prepare_inputs(out: pathlib.Path, height: int) -> tuple[pathlib.Path, pathlib.Path]:
+  """Content at `height` (width by its aspect) and style resized to exactly the
+  content's size, both Lanczos as jaxstyle loads them, saved losslessly so
+  every implementation reads the same pixels."""
+  content = image.load(REPO / CONTENT, height=height)
+  style = image.load(REPO / STYLE, height=height, width=content.shape[1])
+  paths = out / f'content_{height}.png', out / f'style_{height}.png'
+  for path, rgb in zip(paths, (content, style)):
+    Image.fromarray(rgb.astype(np.uint8)).save(path)
+  return paths
+
+
+def run_process(cmd: list[str], log: pathlib.Path) -> dict[str, float]:
+  """Runs cmd from the repo root; whole wall time and the child's peak RSS."""
+  start = time.perf_counter()
+  with open(log, 'w') as f:
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
+    _, status, usage = os.wait4(proc.pid, 0)
+  wall = time.perf_counter() - start
+  code = os.waitstatus_to_exitcode(status)
+  if code:
+    raise RuntimeError(f'{" ".join(cmd)} failed ({code}); see {log}')
+  return {'wall_s': wall, 'peak_rss_mb': usage.ru_maxrss / 1024}
+
+
+def jaxopt_eval_leaf() -> int:
+  """Index of jaxopt's num_fun_eval among the checkpoint's (x, state) leaves."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from jaxstyle import optimize  # pylint: disable=g-import-not-at-top
+  solver = optimize.make('lbfgs', lambda x, p: jnp.sum(x**2), {})
+  x = jax.ShapeDtypeStruct((1, 8, 8, 3), jnp.float32)
+  leaves = jax.tree_util.tree_flatten_with_path((x, optimize.state_shape(solver, x, None)))[0]
+  return next(i for i, (path, _) in enumerate(leaves)
+              if 'num_fun_eval' in jax.tree_util.keystr(path))
+
+
+def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps: int,
+                 optimizer: str, workdir: pathlib.Path, eval_leaf: int) -> dict[str, Any]:
+  # The CLI keeps a compilation cache in the workdir's parent: one parent per
+  # run keeps every run cold, as a user's first run is.
+  shutil.rmtree(workdir, ignore_errors=True)
+  run_dir = workdir / 'run'
+  cmd = [sys.executable, '-m', 'jaxstyle.main', '--config', 'configs/keras_example.py',
+         f'--config.content={content}', f'--config.style={style}',
+         f'--config.height={height}', f'--config.steps={steps}',
+         f'--config.optimizer={optimizer}', '--config.log_every=1', '--config.save_every=0',
+         '--config.checkpoint_every=0', '--config.tensorboard=False', f'--workdir={run_dir}']
+  result = run_process(cmd, workdir.with_suffix('.log'))
+  records = [json.loads(l) for l in (run_dir / 'metrics.jsonl').read_text().splitlines()]
+  # Start-up is whatever the process spent outside the solve clock; this also
+  # counts the final checkpoint and image writes, so it errs against jaxstyle.
+  startup = result['wall_s'] - records[-1]['wall_s']
+  evaluations = None
+  if optimizer == 'lbfgs':
+    with np.load(run_dir / 'checkpoint.npz') as ckpt:
+      evaluations = int(ckpt[f'leaf_{eval_leaf:03d}'])
+  return {**result, 'startup_s': startup, 'loss': [r['loss'] for r in records],
+          'wall_from_start_s': [startup + r['wall_s'] for r in records],
+          'evaluations': evaluations}
+
+
+def run_torch(content: pathlib.Path, style: pathlib.Path, steps: int,
+              out: pathlib.Path) -> dict[str, Any]:
+  cmd = [sys.executable, '-m', 'benchmarks.torch_baseline', f'--content={content}',
+         f'--style={style}', f'--weights={weights.ensure()}', f'--steps={steps}',
+         f'--t0={time.time()}', f'--out={out}']
+  result = run_process(cmd, out.with_suffix('.log'))
+  data = json.loads(out.read_text())
+  return {**result, 'loss': data['loss'], 'wall_from_start_s': data['wall_s'],
+          'evaluations': data['evaluations'], 'steady_s_per_eval': data['steady_s_per_eval'],
+          'setup_s': data['setup_s'], 'torch_version': data['torch_version']}
+
+
+def run_pastiche(content: pathlib.Path, style: pathlib.Path, side: int, steps: int,
+                 out: pathlib.Path) -> dict[str, Any]:
+  cmd = [sys.executable, '-m', 'pastiche', '--no-verbose', '--optimizer', 'lbfgs',
+         '--num-steps', str(steps), '--pooling', 'max', '--size', str(side),
+         '--style-size', str(side), '--content-layers', 'block5_relu2',
+         '--style-layers', *(l.replace('conv', 'relu') for l in STYLE_LAYERS),
+         '--content', str(content), '--styles', str(style), '--output', str(out)]
+  return run_process(cmd, out.with_suffix('.log'))
+
+
+def steady_state(content: pathlib.Path, style: pathlib.Path, height: int,
+                 log: pathlib.Path) -> dict[str, float]:
+  cmd = [sys.executable, '-m', 'benchmarks.jax_steady', f'--content={content}',
+         f'--style={style}', f'--height={height}']
+  proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+  log.write_text(proc.stdout + proc.stderr)
+  if proc.returncode:
+    raise RuntimeError(f'{" ".join(cmd)} failed; see {log}')
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def first_at_most(loss: list[float], times: list[float], target: float) -> float | None:
+  return next((t for l, t in zip(loss, times) if l <= target), None)
+
+
+def median(values: list[Any]) -> Any:
+  values = [v for v in values if v is not None]
+  return statistics.median(values) if values else None
+
+
+def summarise(height: int, width: int, runs: dict[str, list[dict[str, Any]]],
+              steady: dict[str, float], peak_gflops: float) -> dict[str, Any]:
+  """Medians over repeats, the iteration-0 agreement and time-to-torch-loss."""
+  torch_runs = runs['torch']
+  torch_final = median([r['loss'][-1] for r in torch_runs])
+  torch_wall = median([r['wall_s'] for r in torch_runs])
+  flops = eval_flops(height, width)
+  rows = {}
+  for impl, rs in runs.items():
+    row = {'wall_s': median([r['wall_s'] for r in rs]),
+           'peak_rss_mb': median([r['peak_rss_mb'] for r in rs]),
+           'final_loss': median([r['loss'][-1] for r in rs]) if 'loss' in rs[0] else None,
+           'loss0': rs[0]['loss'][0] if 'loss' in rs[0] else None,
+           'evaluations': median([r.get('evaluations') for r in rs]),
+           'steady_s_per_eval': None, 'compile_s': None}
+    if impl.startswith('jaxstyle'):
+      row['steady_s_per_eval'] = steady['steady_s_per_eval']
+      row['compile_s'] = steady['compile_s']
+      row['startup_s'] = median([r['startup_s'] for r in rs])
+      reach = median([first_at_most(r['loss'], r['wall_from_start_s'], torch_final) for r in rs])
+      row['time_to_torch_loss_s'] = reach
+      row['ratio_to_torch_wall'] = None if reach is None else reach / torch_wall
+    if impl == 'torch':
+      row['steady_s_per_eval'] = median([r['steady_s_per_eval'] for r in rs])
+    if row['steady_s_per_eval']:
+      row['gflops'] = flops / row['steady_s_per_eval'] / 1e9
+      row['peak_fraction'] = row['gflops'] / peak_gflops
+    rows[impl] = row
+  j0, t0 = rows['jaxstyle']['loss0'], rows['torch']['loss0']
+  return {'height': height, 'width': width, 'eval_gflop': flops / 1e9,
+          'iter0': {'jaxstyle': j0, 'torch': t0, 'rel_diff': abs(j0 - t0) / abs(t0),
+                    'agree': abs(j0 - t0) <= AGREE_RTOL * abs(t0)},
+          'rows': rows}
+
+
+def fmt(value: Any, spec: str = '.2f') -> str:
+  return '—' if value is None else format(value, spec)
+
+
+def table(summary: dict[str, Any], steps: int, repeats: int) -> str:
+  h, w = summary['height'], summary['width']
+  iter0 = summary['iter0']
+  lines = [f'### {h}x{w} px, {steps} L-BFGS iterations, median of {repeats}', '',
+           f'Iteration-0 loss: jaxstyle {iter0["jaxstyle"]:.6e}, torch {iter0["torch"]:.6e}, '
+           f'relative difference {iter0["rel_diff"]:.2e} '
+           f'({"AGREE" if iter0["agree"] else "DISAGREE"} within {AGREE_RTOL:g}). '
+           f'One evaluation = {summary["eval_gflop"]:.1f} GFLOP.', '',
+           '| implementation | whole-run wall s | compile s | steady s/eval | evaluations '
+           '| final loss | peak RSS MB | time to torch final loss s (ratio to torch wall) '
+           '| GFLOP/s (% peak) |',
+           '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+  for impl, r in summary['rows'].items():
+    reach = '—'
+    if impl.startswith('jaxstyle'):
+      reach = ('not reached' if r['time_to_torch_loss_s'] is None else
+               f'{r["time_to_torch_loss_s"]:.1f} ({r["ratio_to_torch_wall"]:.2f})')
+    evals = fmt(r['evaluations'], '.0f')
+    if impl == 'jaxstyle_optax':
+      evals = 'n/a'
+    flops = '—' if not r.get('gflops') else f'{r["gflops"]:.1f} ({100 * r["peak_fraction"]:.0f}%)'
+    lines.append(f'| {LABELS[impl]} | {r["wall_s"]:.1f} | {fmt(r["compile_s"])} '
+                 f'| {fmt(r["steady_s_per_eval"], ".3f")} | {evals} '
+                 f'| {fmt(r["final_loss"], ".4e")} | {r["peak_rss_mb"]:.0f} | {reach} | {flops} |')
+  return '\n'.join(lines)
+
+
+def plot(path: pathlib.Path, summary: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> None:
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for impl in ('jaxstyle', 'jaxstyle_optax', 'torch'):
+    for i, r in enumerate(runs[impl]):
+      ax.plot(r['wall_from_start_s'], r['loss'], color=f'C{IMPLS.index(impl)}',
+              alpha=1.0 if i == 0 else 0.35, label=LABELS[impl] if i == 0 else None)
+  ax.axvline(summary['rows']['pastiche']['wall_s'], color='C3', linestyle='--',
+             label='pastiche whole run (own loss, not plotted)')
+  ax.set(yscale='log', xlabel='wall s since process start', ylabel='loss',
+         title=f'{summary["height"]}x{summary["width"]} px, Keras-example objective')
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--out', required=True, type=pathlib.Path)
+  parser.add_argument('--sizes', default='128,256,384')
+  parser.add_argument('--steps', type=int, default=50)
+  parser.add_argument('--repeats', type=int, default=2)
+  args = parser.parse_args()
+  out = args.out.resolve()
+  out.mkdir(parents=True, exist_ok=True)
+  info = machine()
+  eval_leaf = jaxopt_eval_leaf()
+  weights.ensure()
+  results = {'machine': info, 'steps': args.steps, 'repeats': args.repeats, 'sizes': []}
+  tables = []
+  for height in (int(s) for s in args.sizes.split(',')):
+    work = out / str(height)
+    work.mkdir(exist_ok=True)
+    content, style = prepare_inputs(work, height)
+    width = Image.open(content).width
+    runs = {impl: [] for impl in IMPLS}
+    for rep in range(args.repeats):
+      runs['jaxstyle'].append(run_jaxstyle(content, style, height, args.steps, 'lbfgs',
+                                           work / f'jaxstyle_r{rep}', eval_leaf))
+      runs['jaxstyle_optax'].append(run_jaxstyle(content, style, height, args.steps,
+                                                 'optax_lbfgs', work / f'optax_r{rep}',
+                                                 eval_leaf))
+      runs['torch'].append(run_torch(content, style, args.steps, work / f'torch_r{rep}.json'))
+      runs['pastiche'].append(run_pastiche(content, style, max(height, width), args.steps,
+                                           work / f'pastiche_r{rep}.png'))
+      print(f'{height} px repeat {rep}: ' + ', '.join(
+          f'{impl} {runs[impl][-1]["wall_s"]:.1f} s' for impl in IMPLS), flush=True)
+    steady = steady_state(content, style, height, work / 'jax_steady.log')
+    summary = summarise(height, width, runs, steady, info['peak_gflops'])
+    plot(out / f'loss_{height}.png', summary, runs)
+    tables.append(table(summary, args.steps, args.repeats))
+    print('\n' + tables[-1] + '\n', flush=True)
+    results['sizes'].append({**summary, 'runs': runs, 'jax_steady': steady})
+    (out / 'results.json').write_text(json.dumps(results, indent=1))
+  header = (f'# jaxstyle benchmark\n\n`python -m benchmarks.run --out={args.out} '
+            f'--sizes={args.sizes} --steps={args.steps} --repeats={args.repeats}`\n\n'
+            f'Machine: {info["cpu"]}, {info["cores"]} cores, AVX-512: {info["avx512"]}. '
+            f'Assumed FP32 peak {info["peak_gflops"]:.0f} GFLOP/s = {info["cores"]} cores x '
+            f'{CLOCK_GHZ} GHz x {info["flop_per_cycle_per_core"]} FLOP/cycle. '
+            'GFLOP/s counts one evaluation as 3x the forward FLOPs of the VGG19 trunk '
+            f'up to {DEEPEST}.\n\n')
+  (out / 'results.md').write_text(header + '\n\n'.join(tables) + '\n')
+  print(f'wrote {out}/results.md, results.json, loss_*.png')
+
+
+if __name__ == '__main__':
+  main()
