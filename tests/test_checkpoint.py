@@ -1,6 +1,5 @@
 """Checkpoints round-trip exactly, belong to one config, and a run killed at
 a random step resumes to the very same image."""
-import os
 import pathlib
 import random
 import signal

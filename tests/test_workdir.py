@@ -1,5 +1,4 @@
 """One process per workdir; the lock dies with its process."""
-import pathlib
 import subprocess
 import sys
 
