@@ -18,8 +18,12 @@ def get_config() -> ml_collections.ConfigDict:
   # Output height in pixels; the width keeps the content's aspect ratio.
   config.height = 256
   config.steps = 100
-  config.init = 'content'  # 'content', 'style' or 'noise'
+  # 'content', 'style', 'uniform' (alias 'noise'), 'normal' or an image path.
+  config.init = 'content'
+  config.init_noise = 0.0  # blend of the init with seeded uniform noise, 0..1
   config.seed = 0
+  config.original_colors = False  # final.png keeps the content's chroma
+  config.color_transfer = False  # style recoloured to the content's mean/covariance
   config.pooling = 'avg'  # 'max' or 'avg' (the paper's)
   config.precision = 'highest'  # convolutions: 'highest' (fp32), 'tf32' or 'bf16' (GPU)
   config.remat = False  # recompute VGG blocks in the backward pass: less memory

@@ -20,7 +20,8 @@ from jaxstyle.errors import InputError
 
 FILENAME = 'checkpoint.npz'
 # Fields that only say how long to run or how often to report.
-CADENCE = ('steps', 'log_every', 'save_every', 'checkpoint_every')
+# Fields that do not change the solve: a checkpoint resumes across them.
+CADENCE = ('steps', 'log_every', 'save_every', 'checkpoint_every', 'original_colors', 'sweep')
 
 
 class Checkpoint(NamedTuple):

@@ -25,8 +25,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_flags
+import numpy as np
 
-from jaxstyle import checkpoint, files, image, memory, objective, optimize, outputs, samples, validation, vgg
+from jaxstyle import checkpoint, color, files, image, memory, objective, optimize, outputs, samples, validation, vgg
 from jaxstyle import workdir as workdir_lib
 from jaxstyle.errors import InputError, NumericalError, ResourceError
 
@@ -46,11 +47,23 @@ EXIT_INTERRUPTED = 130
 
 
 def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path):
-  """Content and style as HWC RGB 0..255 at the configured height."""
-  content = config.content or samples.content()
-  style = config.style or samples.style(scratch / 'style.png')
-  return (image.load(content, height=config.height),
-          image.load(style, height=config.height))
+  """Content and style as HWC RGB 0..255 at the configured height; with
+  `color_transfer`, the style has the content's colour mean and covariance."""
+  content = image.load(config.content or samples.content(), height=config.height)
+  style = image.load(config.style or samples.style(scratch / 'style.png'), height=config.height)
+  if config.color_transfer:
+    style = color.match_colors(style, content)
+  return content, style
+
+
+def output_rgb(config: ml_collections.ConfigDict, x: jax.Array,
+               content_rgb: np.ndarray) -> np.ndarray:
+  """The image to save: network-space x (1, H, W, 3) as float32 (H, W, 3) RGB
+  0..255; with `original_colors`, in the chroma of content_rgb (same size)."""
+  rgb = image.deprocess(x).astype(np.float32)
+  if config.original_colors:
+    rgb = color.transfer_luminance(rgb, content_rgb)
+  return rgb
 
 
 def report(x: jax.Array, params: objective.Params, spec: objective.Spec) -> dict[str, jax.Array]:
@@ -97,7 +110,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   obj = objective.build(config, content, style, variables)
   solver = optimize.make(config.optimizer,
                          functools.partial(objective.scalar, spec=obj.spec), optim)
-  x0 = obj.initial(config.init, config.seed)
+  x0 = obj.initial(config.init, config.seed, config.init_noise)
   digest = checkpoint.config_hash(config)
   saved = out / checkpoint.FILENAME
 
@@ -123,7 +136,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
     finally:
       recorder.close()
     final = out / 'final.png'
-    image.save(final, image.deprocess(progress.x))
+    image.save(final, output_rgb(config, progress.x, content))
   return final
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from jaxstyle import image, losses, vgg
 from jaxstyle.errors import InputError
 
-INITS = ('content', 'style', 'noise')
+# Named starting images; any other init is the path of an image file.
+INITS = ('content', 'style', 'uniform', 'noise', 'normal')
 # Convolution precision: float32 throughout, TF32 tensor cores, or bfloat16
 # compute (GPU speed; on CPU only 'highest' is fast).
 PRECISIONS = ('highest', 'tf32', 'bf16')
@@ -121,20 +122,40 @@ class Objective:
   def terms(self, x: jax.Array) -> dict[str, jax.Array]:
     return _terms(x, self.params, self.spec)
 
-  def initial(self, kind: str, seed: int = 0) -> jax.Array:
-    """Starting image: 'content', 'style' (resized to the content) or 'noise'.
+  def initial(self, kind: str, seed: int = 0, noise: float = 0.0) -> jax.Array:
+    """Starting image (1, H, W, 3) at the content's size, network input space.
 
-    'noise' is seeded uniform white noise over 0..255 in every RGB channel.
+    Args:
+      kind: 'content'; 'style' (resized to the content); 'uniform' (alias
+        'noise'): seeded white noise uniform over 0..255 in every RGB channel;
+        'normal': seeded Gaussian noise, mean 127.5 and std 64 in every RGB
+        channel, clipped to 0..255; or else the path of an image file, loaded
+        and resized to the content's size.
+      seed: Seed of the noise.
+      noise: Blend ratio r in [0, 1]: the start is (1 - r) * init + r * the
+        seeded 'uniform' noise.
+
+    Raises:
+      ImageError: `kind` is no name in INITS and no readable image file.
     """
     shape = self.content.shape
+    key = jax.random.key(seed)
+    uniform = lambda: image.preprocess(jax.random.uniform(key, shape[1:], maxval=255.0))
     if kind == 'content':
-      return self.content
-    if kind == 'style':
-      return jax.image.resize(self.style, shape, 'linear')
-    if kind == 'noise':
-      rgb = jax.random.uniform(jax.random.key(seed), shape[1:], maxval=255.0)
-      return image.preprocess(rgb)
-    raise InputError(f'init must be one of {INITS}, got {kind!r}')
+      x = self.content
+    elif kind == 'style':
+      x = jax.image.resize(self.style, shape, 'linear')
+    elif kind in ('uniform', 'noise'):
+      x = uniform()
+    elif kind == 'normal':
+      # fold_in: independent of the uniform noise that `noise` blends in.
+      rgb = 127.5 + 64.0 * jax.random.normal(jax.random.fold_in(key, 1), shape[1:])
+      x = image.preprocess(jnp.clip(rgb, 0.0, 255.0))
+    else:
+      x = image.preprocess(image.load(kind, height=shape[1], width=shape[2]))
+    if noise:
+      x = (1.0 - noise) * x + noise * uniform()
+    return x
 
 
 def spec_from(config: ml_collections.ConfigDict) -> Spec:
@@ -151,7 +172,7 @@ def weights_from(config: ml_collections.ConfigDict) -> Weights:
   n = len(loss.style_layers)
   layer_weights = loss.style_layer_weights
   if layer_weights is None:
-    layer_weights = (1.0 / n,) * n
+    layer_weights = (1.0 / max(n, 1),) * n
   return Weights(*(jnp.asarray(v, jnp.float32) for v in (
       loss.content_weight, loss.style_weight, layer_weights, loss.tv_weight,
       loss.tv_power)))

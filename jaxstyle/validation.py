@@ -3,6 +3,7 @@
 Each problem is an InputError with one line that names the field.
 """
 import math
+import os
 from typing import Any
 
 import ml_collections
@@ -62,10 +63,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _integer('log_every', config.log_every, 0)
   _integer('save_every', config.save_every, 0)
   _integer('checkpoint_every', config.checkpoint_every, 0)
-  for field in ('tensorboard', 'remat', 'compilation_cache'):
+  for field in ('tensorboard', 'remat', 'compilation_cache', 'original_colors',
+                'color_transfer'):
     if not isinstance(config[field], bool):
       _fail(field, f'must be True or False; got {config[field]!r}')
-  _choice(config, 'init', objective.INITS)
+  if not isinstance(config.init, str) or (config.init not in objective.INITS
+                                          and not os.path.isfile(config.init)):
+    _fail('init', f'must be one of {", ".join(objective.INITS)} or an existing image file; '
+          f'got {config.init!r}')
+  _weight('init_noise', config.init_noise)
+  if config.init_noise > 1:
+    _fail('init_noise', f'must be in [0, 1]; got {config.init_noise}')
   _choice(config, 'pooling', vgg.POOLINGS)
   _choice(config, 'precision', objective.PRECISIONS)
   _choice(config, 'optimizer', optimize.OPTIMIZERS)

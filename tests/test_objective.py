@@ -96,6 +96,43 @@ def test_initial_images(variables):
   assert not np.array_equal(a, b)
   rgb = image.deprocess(a).astype(float)
   assert rgb.min() < 10 and rgb.max() > 245 and abs(rgb.mean() - 127.5) < 10
+  np.testing.assert_array_equal(obj.initial('uniform', seed=1), a)
+
+
+def test_normal_init_is_seeded_gaussian_noise(variables):
+  obj = objective.build(_config(), _rgb(0, 64, 64), _rgb(1), variables)
+  a = obj.initial('normal', seed=1)
+  np.testing.assert_array_equal(a, obj.initial('normal', seed=1))
+  assert not np.array_equal(a, obj.initial('normal', seed=2))
+  rgb = np.asarray(a[0, ..., ::-1] + jnp.asarray(image.BGR_MEANS[::-1]))
+  assert rgb.min() >= -1e-4 and rgb.max() <= 255 + 1e-4
+  for channel in np.moveaxis(rgb, -1, 0):
+    # Clipping at 127.5 ± 2σ lowers the std of N(127.5, 64²) to about 59.5.
+    assert abs(channel.mean() - 127.5) < 3 and 56 < channel.std() < 63
+  uniform = np.asarray(obj.initial('uniform', seed=1)).ravel()
+  assert abs(np.corrcoef(np.asarray(a).ravel(), uniform)[0, 1]) < 0.05
+
+
+def test_image_file_init_is_the_file_at_the_content_size(variables, tmp_path):
+  obj = objective.build(_config(), _rgb(0, 32, 48), _rgb(1), variables)
+  path = tmp_path / 'init.png'
+  image.save(path, _rgb(2, 40, 30))
+  x = obj.initial(str(path))
+  assert x.shape == (1, 32, 48, 3)
+  np.testing.assert_allclose(x, image.preprocess(image.load(path, height=32, width=48)))
+  for bad in (tmp_path / 'missing.png', tmp_path):
+    with pytest.raises(InputError, match=str(bad)):
+      obj.initial(str(bad))
+
+
+@pytest.mark.parametrize('kind', ['content', 'style', 'normal'])
+def test_init_noise_blends_towards_the_uniform_noise(variables, kind):
+  obj = objective.build(_config(), _rgb(0, 32, 48), _rgb(1, 32, 40), variables)
+  start, noise = obj.initial(kind, seed=4), obj.initial('uniform', seed=4)
+  np.testing.assert_array_equal(obj.initial(kind, seed=4, noise=0.0), start)
+  np.testing.assert_allclose(obj.initial(kind, seed=4, noise=1.0), noise, atol=1e-4)
+  np.testing.assert_allclose(obj.initial(kind, seed=4, noise=0.25),
+                             0.75 * start + 0.25 * noise, atol=1e-3)
 
 
 def test_image_too_small_for_the_layers(variables):

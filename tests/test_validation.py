@@ -11,6 +11,7 @@ from jaxstyle import image, optimize, validation, vgg
 from jaxstyle.errors import InputError
 
 MAX = image.MAX_SIDE
+INIT = 'must be one of content, style, uniform, noise, normal or an existing image file'
 SOLVERS = {'lbfgs': optimize.jaxopt_lbfgs,
            'optax_lbfgs': optimize.optax_lbfgs,
            'adam': optimize.adam}
@@ -54,6 +55,9 @@ def test_every_optimizer_passes_with_its_defaults(optimizer):
     ({'height': MAX}, 'lbfgs'),
     ({'steps': 1, 'seed': 0, 'log_every': 0, 'save_every': 0}, 'lbfgs'),
     ({'content': 'a.png', 'style': 'b.jpg', 'weights': 'w.npz'}, 'lbfgs'),
+    ({'init': 'uniform', 'init_noise': 1.0}, 'lbfgs'),
+    ({'init': 'normal', 'init_noise': 0.0}, 'lbfgs'),
+    ({'init': 'noise', 'original_colors': True, 'color_transfer': True}, 'lbfgs'),
     ({'loss.content_layers': ()}, 'lbfgs'),
     ({'loss.style_layers': ()}, 'lbfgs'),
     ({'loss.content_layers': ['block5_conv4']}, 'lbfgs'),
@@ -78,8 +82,12 @@ BAD = [
     ('seed', -1, 'lbfgs', 'must be in [0, ∞]; got -1'),
     ('log_every', -1, 'lbfgs', 'must be in [0, ∞]; got -1'),
     ('save_every', -10, 'lbfgs', 'must be in [0, ∞]; got -10'),
-    ('init', 'random', 'lbfgs',
-     "must be one of content, style, noise; got 'random'"),
+    ('init', 'random', 'lbfgs', f"{INIT}; got 'random'"),
+    ('init', '/nonexistent/start.png', 'lbfgs', f"{INIT}; got '/nonexistent/start.png'"),
+    ('init', '/', 'lbfgs', f"{INIT}; got '/'"),
+    ('init_noise', -0.1, 'lbfgs', 'must be a finite number ≥ 0; got -0.1'),
+    ('init_noise', 1.5, 'lbfgs', 'must be in [0, 1]; got 1.5'),
+    ('init_noise', math.nan, 'lbfgs', 'must be a finite number ≥ 0; got nan'),
     ('pooling', 'min', 'lbfgs', "must be one of max, avg; got 'min'"),
     ('precision', 'float64', 'lbfgs',
      "must be one of highest, tf32, bf16; got 'float64'"),
@@ -144,6 +152,10 @@ BAD_TYPES = [
     ('content', 5, 'must be a path; got 5'),
     ('style', ['a.png'], "must be a path; got ['a.png']"),
     ('weights', b'w.npz', "must be a path; got b'w.npz'"),
+    ('init', 3, f'{INIT}; got 3'),
+    ('init_noise', '0.5', "must be a number; got '0.5'"),
+    ('original_colors', 1, 'must be True or False; got 1'),
+    ('color_transfer', 'yes', "must be True or False; got 'yes'"),
     ('loss.content_layers', 'block4_conv2',
      "must be a tuple of layer names; got 'block4_conv2'"),
     ('loss.style_layers', None, 'must be a tuple of layer names; got None'),
@@ -162,6 +174,12 @@ BAD_TYPES = [
 def test_wrong_type_names_field(field, value, problem):
   msg = _message(_config({field: value}, type_safe=False))
   assert msg == f'config.{field}: {problem}', msg
+
+
+def test_init_accepts_an_existing_file(tmp_path):
+  path = tmp_path / 'start.png'
+  image.save(path, [[[0, 128, 255]]])
+  validation.validate(_config({'init': str(path)}))
 
 
 def test_unknown_layer_lists_every_valid_name():
