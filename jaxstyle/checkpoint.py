@@ -19,7 +19,6 @@ from jaxstyle import files
 from jaxstyle.errors import InputError
 
 FILENAME = 'checkpoint.npz'
-# Fields that only say how long to run or how often to report.
 # Fields that do not change the solve: a checkpoint resumes across them.
 CADENCE = ('steps', 'log_every', 'save_every', 'checkpoint_every', 'original_colors', 'sweep')
 
