@@ -82,6 +82,14 @@ def make(name: str, fun: Fun, settings: dict[str, Any]) -> Solver:
   return makers[name](fun, **settings)
 
 
+def vmap(solver: Solver, params_axes: Any) -> Solver:
+  """The solver over a leading batch axis of x: each member keeps its own
+  state (L-BFGS history, line search). params_axes: vmap in_axes of params,
+  0 for a batched leaf, None for a shared one."""
+  return Solver(init=jax.vmap(solver.init, in_axes=(0, params_axes)),
+                update=jax.vmap(solver.update, in_axes=(0, 0, params_axes)))
+
+
 def stops(steps: int, periods: Iterable[int]) -> list[int]:
   """Steps at which the loop returns to the host: 0, every multiple of each
   positive period, and the last step."""

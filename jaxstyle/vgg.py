@@ -26,6 +26,12 @@ def block(name: str) -> str:
   return name.split('_')[0]
 
 
+def paper_name(layer: str) -> str:
+  """'block3_conv2' -> 'conv3_2', the paper's name for the layer."""
+  b, c = layer.removeprefix('block').split('_conv')
+  return f'conv{b}_{c}'
+
+
 def downsampling(layer: str) -> int:
   """How many 2x poolings lie before `layer`: 2**n is its stride in pixels."""
   names = LAYER_NAMES[:LAYER_NAMES.index(layer) + 1]

@@ -1,0 +1,76 @@
+"""Batched solves: each member reaches what it reaches alone, on 1 or 4 devices."""
+import functools
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from configs import default
+from jaxstyle import batch, objective, optimize
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SETTINGS = [(1e3, 0.0, 0), (1e4, 10.0, 1), (1e5, 0.0, 2)]  # style weight, TV weight, seed
+
+
+def _problem():
+  """A tiny objective, its solver, and three members' weights and starts."""
+  config = default.get_config()
+  config.loss.content_layers = ('block2_conv2',)
+  config.loss.style_layers = ('block1_conv1', 'block2_conv1')
+  rng = np.random.default_rng(0)
+  content, style = (rng.uniform(0, 255, (24, 32, 3)).astype(np.float32) for _ in range(2))
+  obj = objective.build(config, content, style)
+  solver = optimize.make('lbfgs', functools.partial(objective.scalar, spec=obj.spec),
+                         dict(config.optim.lbfgs))
+  weights, starts = [], []
+  for style_weight, tv_weight, seed in SETTINGS:
+    config.loss.style_weight, config.loss.tv_weight = style_weight, tv_weight
+    weights.append(objective.weights_from(config))
+    starts.append(obj.initial('uniform', seed))
+  return obj, solver, weights, starts
+
+
+def solve_batch(path: str | None = None) -> np.ndarray:
+  obj, solver, weights, starts = _problem()
+  x = batch.solve(obj, weights, starts, solver, [0, 2, 4])
+  if path:
+    np.save(path, x)
+  return x
+
+
+def test_members_equal_their_solo_solves():
+  obj, solver, weights, starts = _problem()
+  together = batch.solve(obj, weights, starts, solver, [0, 2, 4])
+  assert together.shape == (3, 1, 24, 32, 3)
+  for i in range(3):
+    alone = optimize.minimize(solver, lambda x, p: 0.0, starts[i],
+                              obj.params._replace(weights=weights[i]), [0, 4],
+                              lambda *_: None)
+    np.testing.assert_allclose(together[i], alone.x, atol=1e-2, rtol=0)
+  assert np.abs(together[0] - together[2]).max() > 1.0  # the members differ
+
+
+def test_one_and_four_devices_agree(tmp_path):
+  out = tmp_path / 'four.npy'
+  code = ('import sys; sys.path.insert(0, "tests"); import jax, test_batch; '
+          f'assert jax.device_count() == 4; test_batch.solve_batch({str(out)!r})')
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=4'}
+  result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert jax.device_count() == 1
+  np.testing.assert_allclose(np.load(out), solve_batch(), atol=1e-2, rtol=0)
+
+
+def test_padding_and_ownership():
+  assert [batch.padded(k, 4) for k in (1, 4, 5)] == [4, 4, 8]
+  assert batch.local_members(3) == [0, 1, 2]  # one process holds every member
+
+
+def test_auto_size_is_a_whole_number_of_members_per_device():
+  obj, *_ = _problem()
+  size = batch.auto_size(obj.spec, 24, 32, history_size=10, devices=4)
+  assert size >= 4 and size % 4 == 0
