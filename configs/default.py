@@ -13,6 +13,15 @@ def get_config() -> ml_collections.ConfigDict:
   # Inputs. Unset: matplotlib's sample photograph, and a style the package paints.
   config.content = ml_collections.config_dict.placeholder(str)
   config.style = ml_collections.config_dict.placeholder(str)
+  # Several style images instead of `style`, each blended into the style loss
+  # with its weight (unset: equal), each optionally confined to the output
+  # region that a greyscale mask image (white: styled) selects.
+  config.styles = ml_collections.config_dict.placeholder(tuple)
+  config.style_blend_weights = ml_collections.config_dict.placeholder(tuple)
+  config.style_masks = ml_collections.config_dict.placeholder(tuple)
+  # Style images are loaded at style_scale x height px: larger, coarser strokes.
+  # A number, or a tuple with one per style image.
+  config.style_scale = ml_collections.FieldReference(1.0, field_type=object)
   # Converted VGG19 weights (.npz); unset: weights/, fetched on first use.
   config.weights = ml_collections.config_dict.placeholder(str)
   # Output height in pixels; the width keeps the content's aspect ratio.

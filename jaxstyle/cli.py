@@ -98,14 +98,21 @@ def compilation_cache(path: pathlib.Path) -> None:
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 
 
-def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path):
-  """Content and style as HWC RGB 0..255 at the configured height; with
-  `color_transfer`, the style has the content's colour mean and covariance."""
+def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path
+                ) -> tuple[np.ndarray, np.ndarray | list[np.ndarray]]:
+  """Content and style as HWC RGB 0..255, the content at the configured height
+  and each style at `style_scale` times it; with `styles`, the style is a list,
+  one array per image. With `color_transfer`, every style has the content's
+  colour mean and covariance."""
   content = image.load(config.content or samples.content(), height=config.height)
-  style = image.load(config.style or samples.style(scratch / 'style.png'), height=config.height)
+  paths = config.styles or (config.style or samples.style(scratch / 'style.png'),)
+  scales = config.style_scale
+  if not isinstance(scales, (tuple, list)):
+    scales = (scales,) * len(paths)
+  styles = [image.load(p, height=round(s * config.height)) for p, s in zip(paths, scales)]
   if config.color_transfer:
-    style = color.match_colors(style, content)
-  return content, style
+    styles = [color.match_colors(s, content) for s in styles]
+  return content, styles if config.styles else styles[0]
 
 
 def output_rgb(config: ml_collections.ConfigDict, x: jax.Array,

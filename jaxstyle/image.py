@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 
-from jaxstyle import files
+from jaxstyle import color, files
 from jaxstyle.errors import InputError
 
 BGR_MEANS = (103.939, 116.779, 123.68)
@@ -160,6 +160,13 @@ def load(
   out = np.clip(out, 0.0, 255.0)
   assert out.shape == (size[1], size[0], 3), out.shape
   return np.ascontiguousarray(out)
+
+
+def load_mask(path: PathLike, height: int, width: int) -> np.ndarray:
+  """Reads an image file as a float32 (height, width) mask in 0..1: its
+  luminance (BT.601 Y, as `load` reads and resizes it) over 255."""
+  y = color.rgb_to_ycbcr(load(path, height=height, width=width))[..., 0]
+  return np.clip(y / 255.0, 0.0, 1.0).astype(np.float32)
 
 
 def preprocess(rgb: Any) -> jax.Array:

@@ -6,6 +6,8 @@ Features are NHWC (batch of 1) or HWC activations. Two normalisations:
 - 'keras': the Keras `neural_style_transfer.py` example: content Σ(F−P)²,
   style Σ(S−C)²/(4·9·(H·W)²) with H, W the size of the generated image.
 Total variation is the Keras example's Σ((Δx²+Δy²)^power) for both.
+A style mask (Gatys et al. 2017, "Controlling Perceptual Factors in Neural
+Style Transfer") replaces G/M by the `guided_gram` of the masked region.
 """
 import functools
 
@@ -32,6 +34,20 @@ def gram(features: jax.Array) -> jax.Array:
 
 
 @jax.jit
+def guided_gram(features: jax.Array, mask: jax.Array) -> jax.Array:
+  """Σ_k m_k F_k F_kᵀ / Σ_k m_k: the Gram per position over the region that
+  mask (H, W), weights 0..1 per position, selects: (C, C).
+
+  For a 0/1 mask this is the guided Gram of Gatys et al. 2017 (features times
+  the mask) divided by the masked area; an all-ones mask gives gram(F)/M.
+  """
+  m, c = _positions_and_channels(features)
+  assert mask.shape == features.shape[-3:-1], (mask.shape, features.shape)
+  f = features.reshape(m, c)
+  return (mask.reshape(m, 1) * f).T @ f / jnp.sum(mask)
+
+
+@jax.jit
 def style_target(features: jax.Array) -> jax.Array:
   """A style image's Gram per position, gram(F)/M: (C, C).
 
@@ -51,22 +67,50 @@ def content_loss(features: jax.Array, target: jax.Array,
   return scale * jnp.sum(jnp.square(features - target))
 
 
-@functools.partial(jax.jit, static_argnames=('normalization', 'image_hw'))
-def style_loss(features: jax.Array, target: jax.Array,
-               normalization: str = 'gatys',
-               image_hw: tuple[int, int] | None = None) -> jax.Array:
-  """One layer's style loss E_l. target: `style_target` of the style image.
-
-  image_hw: (H, W) of the generated image, needed by 'keras' only.
-  """
-  m, c = _positions_and_channels(features)
+def _gram_distance(g: jax.Array, target: jax.Array, m: int, c: int, normalization: str,
+                   image_hw: tuple[int, int] | None) -> jax.Array:
+  """E_l from the features' Gram g, (C, C), of a layer with M positions."""
   assert target.shape == (c, c), (target.shape, c)
   if normalization == 'gatys':
     denom = 4.0 * c**2 * m**2
   else:
     assert image_hw is not None, "'keras' style loss needs image_hw"
     denom = 4.0 * 9 * (image_hw[0] * image_hw[1])**2
-  return jnp.sum(jnp.square(gram(features) - m * target)) / denom
+  return jnp.sum(jnp.square(g - m * target)) / denom
+
+
+@functools.partial(jax.jit, static_argnames=('normalization', 'image_hw'))
+def style_loss(features: jax.Array, target: jax.Array,
+               normalization: str = 'gatys',
+               image_hw: tuple[int, int] | None = None,
+               mask: jax.Array | None = None) -> jax.Array:
+  """One layer's style loss E_l. target: `style_target` of the style image.
+
+  image_hw: (H, W) of the generated image, needed by 'keras' only.
+  mask: (H_l, W_l) weights of the layer's positions, 0..1: the features' Gram
+  per position becomes their `guided_gram`, so the style is matched inside
+  the mask's region only.
+  """
+  m, c = _positions_and_channels(features)
+  g = gram(features) if mask is None else m * guided_gram(features, mask)
+  return _gram_distance(g, target, m, c, normalization, image_hw)
+
+
+@functools.partial(jax.jit, static_argnames=('normalization', 'image_hw'))
+def blended_style_loss(features: jax.Array, targets: jax.Array, blend: jax.Array,
+                       normalization: str = 'gatys',
+                       image_hw: tuple[int, int] | None = None,
+                       masks: jax.Array | None = None) -> jax.Array:
+  """Σ_s blend_s E_l(s) over S style images at one layer: `style_loss` with
+  targets[s] and masks[s]. targets: (S, C, C); blend: (S,); masks: None or
+  (S, H_l, W_l). Without masks the features' Gram, and its gradient, are
+  computed once for all S.
+  """
+  m, c = _positions_and_channels(features)
+  shared = gram(features) if masks is None else None
+  return sum(blend[s] * _gram_distance(
+      shared if masks is None else m * guided_gram(features, masks[s]),
+      targets[s], m, c, normalization, image_hw) for s in range(targets.shape[0]))
 
 
 @jax.jit

@@ -58,7 +58,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   optim = dict(config.optim[config.optimizer])
   spec = objective.spec_from(config)
   memory.preflight(spec.layers, *content.shape[:2], history_size=optim.get('history_size', 0),
-                   pooling=spec.pooling, content_layers=spec.content_layers)
+                   pooling=spec.pooling, content_layers=spec.content_layers,
+                   masked_styles=len(config.style_masks or ()))
   if config.compilation_cache:
     cli.compilation_cache(out.absolute().parent / '.jax_cache')
   variables = vgg.load_variables(config.weights)

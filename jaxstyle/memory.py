@@ -20,17 +20,19 @@ _MAX_POOL = 4  # buffers per max-pooling input
 _WEIGHT_COPIES = 2  # the kernels and the copy the input-gradient convolutions read
 _IMAGES = 4  # image, gradient, two optimiser buffers
 _PER_HISTORY = 4  # L-BFGS s and y, and the fresh copies the update writes
+_PER_MASKED_STYLE = 3  # masked features and their gradient, per further masked style
 
 
 def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
              history_size: int = 10, pooling: str = 'max',
-             content_layers: Sequence[str] | None = None) -> int:
+             content_layers: Sequence[str] | None = None,
+             masked_styles: int = 0) -> int:
   """Peak device memory (bytes) of one loss-and-gradient step plus optimiser state.
 
   A sum of float32 buffers, from VGG19's layer shapes up to the deepest of
   `layers` at height x width px:
 
-    batch · (A + 4·L + 4·P + (4 + 4·history_size)·I) + 2·W + T
+    batch · (A + 4·L + 4·P + (4 + 4·history_size)·I + 3·(S − 1)·F) + 2·W + T
 
   A: every conv and pooling output, kept once for the backward pass (the
      ReLU output; XLA keeps no separate pre-ReLU copy).
@@ -41,6 +43,10 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   I: the image, H·W·3. Four: the image, its gradient and two optimiser
      buffers; four per L-BFGS history entry (s and y, and the copies the
      update writes before it replaces them).
+  F: the activations of `layers` (standing in for the style layers'): with
+     S = masked_styles > 1 style images under masks, each after the first
+     keeps its masked features and their gradient (one masked style costs
+     what an unmasked one does; unmasked styles share one Gram).
   W: the conv weights of the layers used, twice (kernels and the copy the
      input-gradient convolutions read).
   T: targets, shared by the batch: the features of each of `content_layers`
@@ -54,7 +60,7 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   content_layers = layers if content_layers is None else content_layers
   deepest = max((vgg.LAYER_NAMES.index(l) for l in layers), default=-1)
   h, w = height, width
-  kept = largest = pool_inputs = kernels = targets = 0
+  kept = largest = pool_inputs = kernels = targets = outputs = 0
   for i, (name, cin, cout) in enumerate(weights.LAYERS[:deepest + 1]):
     if i and vgg.block(name) != vgg.block(vgg.LAYER_NAMES[i - 1]):
       pool_inputs += h * w * cin
@@ -65,9 +71,11 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
     kernels += 9 * cin * cout + cout
     if name in layers:
       targets += cout**2 + (h * w * cout if name in content_layers else 0)
+      outputs += h * w * cout
   pooling_grad = _MAX_POOL * pool_inputs if pooling == 'max' else 0
   images = (_IMAGES + _PER_HISTORY * history_size) * height * width * 3
-  per_image = kept + _BACKWARD * largest + pooling_grad + images
+  masked = _PER_MASKED_STYLE * max(masked_styles - 1, 0) * outputs
+  per_image = kept + _BACKWARD * largest + pooling_grad + images + masked
   return _FLOAT32 * (batch * per_image + _WEIGHT_COPIES * kernels + targets)
 
 
@@ -100,13 +108,14 @@ def available(device: jax.Device | None = None) -> int | None:
 
 def largest_height(layers: Sequence[str], aspect: float, batch: int,
                    history_size: int, budget_bytes: float, pooling: str = 'max',
-                   content_layers: Sequence[str] | None = None) -> int:
+                   content_layers: Sequence[str] | None = None,
+                   masked_styles: int = 0) -> int:
   """Largest height (px) whose `estimate` at width round(aspect·height) fits
   `budget_bytes`; 0 if none does. aspect: width / height."""
   def fits(height: int) -> bool:
     width = max(1, round(aspect * height))
     return estimate(layers, height, width, batch, history_size, pooling,
-                    content_layers) <= budget_bytes
+                    content_layers, masked_styles) <= budget_bytes
 
   lo, hi = 0, 1  # fits(lo) or lo == 0; not fits(hi) once the doubling stops
   while fits(hi):
@@ -120,7 +129,8 @@ def largest_height(layers: Sequence[str], aspect: float, batch: int,
 def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
               history_size: int = 10, device: jax.Device | None = None,
               headroom: float = 0.9, pooling: str = 'max',
-              content_layers: Sequence[str] | None = None) -> None:
+              content_layers: Sequence[str] | None = None,
+              masked_styles: int = 0) -> None:
   """Raises ResourceError if `estimate` exceeds headroom x the device's free
   memory. Does nothing when that is unknown."""
   free = available(device)
@@ -128,11 +138,11 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
     return
   budget = headroom * free
   need = estimate(layers, height, width, batch, history_size, pooling,
-                  content_layers)
+                  content_layers, masked_styles)
   if need <= budget:
     return
   fit = largest_height(layers, width / height, batch, history_size, budget,
-                       pooling, content_layers)
+                       pooling, content_layers, masked_styles)
   images = f' x {batch} images' if batch > 1 else ''
   raise ResourceError(
       f'{width}x{height} px{images} needs about {need / GIB:.2f} GiB of device '

@@ -1,7 +1,8 @@
 """The style-transfer objective: VGG19 features of an image against fixed targets.
 
 `terms` is the pure function (image, params) -> loss terms; `build` reads a
-config once, precomputes the targets (content features, style Grams) and
+config once, precomputes the targets (content features, the Grams of every
+style image, the style masks at every style layer) and
 returns an `Objective` whose jitted methods close over nothing but static
 structure, so they are cheap to call from an optimiser or a research script.
 """
@@ -62,23 +63,37 @@ class Weights(NamedTuple):
   style_layers: jax.Array  # (len(spec.style_layers),), w_l of paper eq. 5
   tv: jax.Array
   tv_power: jax.Array
+  style_blend: jax.Array  # (n_styles,), each style image's share of the style loss; sum 1
+
+
+class StyleTargets(NamedTuple):
+  """What the loss compares the output's features with, stacked over the S style images."""
+  grams: dict[str, jax.Array]  # layer -> each style image's Gram per position, (S, C, C)
+  # layer -> each style's weights of the layer's positions, (S, H_l, W_l) in 0..1;
+  # None: every style everywhere
+  masks: dict[str, jax.Array] | None
 
 
 class Params(NamedTuple):
   variables: Any  # Flax {'params': ...} of VGG19
   content: dict[str, jax.Array]  # layer -> content features P, NHWC
-  style: dict[str, jax.Array]  # layer -> style Gram per position, (C, C)
+  style: StyleTargets
   weights: Weights
 
 
 def terms(x: jax.Array, params: Params, spec: Spec) -> dict[str, jax.Array]:
-  """Loss terms of image x ((1, H, W, 3), network input space): total and parts."""
+  """Loss terms of image x ((1, H, W, 3), network input space): total and parts.
+
+  The style term is Σ_l w_l Σ_s blend_s E_l(style s).
+  """
   feats = spec.features(params.variables, x)
   w = params.weights
   content = sum((losses.content_loss(feats[l], params.content[l], spec.normalization)
                  for l in spec.content_layers), jnp.zeros(()))
-  style = sum((w.style_layers[i] * losses.style_loss(
-      feats[l], params.style[l], spec.normalization, x.shape[1:3])
+  masks = params.style.masks
+  style = sum((w.style_layers[i] * losses.blended_style_loss(
+      feats[l], params.style.grams[l], w.style_blend, spec.normalization, x.shape[1:3],
+      None if masks is None else masks[l])
                for i, l in enumerate(spec.style_layers)), jnp.zeros(()))
   tv = losses.tv_loss(x, w.tv_power)
   loss = losses.total(content, style, tv, w.content, w.style, w.tv)
@@ -111,7 +126,7 @@ class Objective:
   spec: Spec
   params: Params
   content: jax.Array  # preprocessed content image, (1, H, W, 3)
-  style: jax.Array  # preprocessed style image, (1, Hs, Ws, 3)
+  style: jax.Array  # preprocessed (first) style image, (1, Hs, Ws, 3)
 
   def loss(self, x: jax.Array) -> jax.Array:
     return _loss(x, self.params, self.spec)
@@ -126,8 +141,9 @@ class Objective:
     """Starting image (1, H, W, 3) at the content's size, network input space.
 
     Args:
-      kind: 'content'; 'style' (resized to the content); 'uniform' (alias
-        'noise'): seeded white noise uniform over 0..255 in every RGB channel;
+      kind: 'content'; 'style' (the first style image, resized to the
+        content); 'uniform' (alias 'noise'): seeded white noise uniform over
+        0..255 in every RGB channel;
         'normal': seeded Gaussian noise, mean 127.5 and std 64 in every RGB
         channel, clipped to 0..255; or else the path of an image file, loaded
         and resized to the content's size.
@@ -167,38 +183,86 @@ def spec_from(config: ml_collections.ConfigDict) -> Spec:
               remat=config.remat)
 
 
+def num_styles(config: ml_collections.ConfigDict) -> int:
+  """How many style images a config names: one per `styles`, else one (`style`)."""
+  return len(config.styles) if config.styles else 1
+
+
 def weights_from(config: ml_collections.ConfigDict) -> Weights:
   loss = config.loss
   n = len(loss.style_layers)
   layer_weights = loss.style_layer_weights
   if layer_weights is None:
     layer_weights = (1.0 / max(n, 1),) * n
+  blend = config.style_blend_weights
+  if blend is None:
+    blend = (1.0,) * num_styles(config)
+  blend = np.asarray(blend, np.float64)
   return Weights(*(jnp.asarray(v, jnp.float32) for v in (
       loss.content_weight, loss.style_weight, layer_weights, loss.tv_weight,
-      loss.tv_power)))
+      loss.tv_power, blend / blend.sum())))
+
+
+def _pooled(mask: np.ndarray, times: int) -> np.ndarray:
+  """mask (H, W) after `times` 2x2 average poolings that drop an odd last row
+  or column, as VGG19's poolings do: the mask at a layer's positions."""
+  for _ in range(times):
+    h, w = mask.shape[0] // 2, mask.shape[1] // 2
+    mask = mask[:2 * h, :2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3))
+  return mask
+
+
+def _masks(config: ml_collections.ConfigDict, spec: Spec,
+           hw: tuple[int, int]) -> dict[str, jax.Array] | None:
+  """`config.style_masks` at each style layer, (S, H_l, W_l), None without
+  masks; the files are read at the output size hw (px)."""
+  if config.style_masks is None:
+    return None
+  masks = {l: [] for l in spec.style_layers}
+  for path in config.style_masks:
+    full = image.load_mask(path, *hw)
+    for l in spec.style_layers:
+      mask = _pooled(full, vgg.downsampling(l))
+      if not mask.any():
+        raise InputError(f'config.style_masks: {path} is black on every position of {l}; '
+                         'a mask needs a region to style')
+      masks[l].append(mask)
+  return {l: jnp.asarray(np.stack(m)) for l, m in masks.items()}
 
 
 def build(config: ml_collections.ConfigDict, content_rgb: np.ndarray,
-          style_rgb: np.ndarray, variables: Any = None) -> Objective:
-  """Objective of `config.loss` for a content and a style image (HWC RGB 0..255).
+          style_rgb: np.ndarray | Sequence[np.ndarray], variables: Any = None) -> Objective:
+  """Objective of `config.loss` for a content image and a style image, or a
+  list of the style images `config.styles` names (HWC RGB 0..255, as
+  cli.load_inputs returns them).
 
-  The output has the content image's size. Content features and style Grams
-  are computed here, once.
+  The output has the content image's size. Content features, every style
+  image's Grams and the `config.style_masks` at every style layer are computed
+  here, once.
   """
   spec = spec_from(config)
   vgg.check_layers(spec.layers)
   if variables is None:
     variables = vgg.load_variables(config.get('weights'))
+  styles_rgb = list(style_rgb) if isinstance(style_rgb, (list, tuple)) else [style_rgb]
+  if len(styles_rgb) != num_styles(config):
+    raise InputError(f'{len(styles_rgb)} style image(s) given for the '
+                     f'{num_styles(config)} that the config names')
   need = min_side(spec.layers)
-  for name, rgb in (('content', content_rgb), ('style', style_rgb)):
+  names = ['style'] if len(styles_rgb) == 1 else [f'style {i + 1}' for i in range(len(styles_rgb))]
+  for name, rgb in zip(['content', *names], [content_rgb, *styles_rgb]):
     if min(rgb.shape[:2]) < need:
       raise InputError(f'{name} image is {rgb.shape[1]}x{rgb.shape[0]} px; the layers '
                        f'asked for need at least {need} px on each side')
-  content, style = image.preprocess(content_rgb), image.preprocess(style_rgb)
-  content_feats = _features(variables, content, spec, spec.content_layers)
-  style_feats = _features(variables, style, spec, spec.style_layers)
+  masks = _masks(config, spec, content_rgb.shape[:2])
+  content = image.preprocess(content_rgb)
+  styles = [image.preprocess(rgb) for rgb in styles_rgb]
+  grams = [{l: losses.style_target(f) for l, f in
+            _features(variables, style, spec, spec.style_layers).items()} for style in styles]
   params = Params(variables=variables,
-                  content=content_feats,
-                  style={l: losses.style_target(f) for l, f in style_feats.items()},
+                  content=_features(variables, content, spec, spec.content_layers),
+                  style=StyleTargets(grams={l: jnp.stack([g[l] for g in grams])
+                                            for l in spec.style_layers},
+                                     masks=masks),
                   weights=weights_from(config))
-  return Objective(spec=spec, params=params, content=content, style=style)
+  return Objective(spec=spec, params=params, content=content, style=styles[0])

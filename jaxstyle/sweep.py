@@ -9,6 +9,7 @@ change shapes or layers form groups, one compile each. Writes to DIR:
   points/NNN/final.png, metrics.jsonl, result.json  one per point
   results.jsonl, results.csv                        one row per point
   contact_sheet.png                                 rows: first axis, columns: the rest
+                                                    (one axis: one row)
 and prints, per point, the jaxstyle.main command that reruns it alone.
 A rerun of the same sweep skips the points already finished.
 """
@@ -17,7 +18,6 @@ import csv
 import dataclasses
 import functools
 import io
-import itertools
 import json
 import math
 import pathlib
@@ -44,7 +44,8 @@ _DISTRIBUTED = flags.DEFINE_bool(
 
 # Config fields whose values are traced: points differing only in these share a compile.
 BATCHED = ('loss.content_weight', 'loss.style_weight', 'loss.style_layer_weights',
-           'loss.tv_weight', 'loss.tv_power', 'seed', 'init', 'init_noise')
+           'loss.tv_weight', 'loss.tv_power', 'seed', 'init', 'init_noise',
+           'style_blend_weights')
 # Fields that change what is written, not what is computed.
 _CADENCE = ('log_every', 'save_every', 'checkpoint_every', 'tensorboard', 'sweep')
 TERMS = ('loss', 'content_loss', 'style_loss', 'tv_loss')
@@ -183,20 +184,16 @@ def _write_summary(out: pathlib.Path, sweep: hyper.Sweep, results: list[dict[str
                      *(r[t] for t in TERMS), *(r[c] for c in columns[-5:])])
   files.write_text(out / 'results.csv', text.getvalue())
 
+  # Rows: the first axis; columns: the others. One axis: a single row.
+  row_axes, col_axes = (sweep[:1], sweep[1:]) if len(sweep) > 1 else ((), sweep)
+  rows, cols = hyper.points(row_axes), hyper.points(col_axes)
   by_grid = {tuple(r['grid']): r for r in results}
-  rows, cols = sweep[0], list(itertools.product(*sweep[1:]))
-  tiles = [[_tile(out, by_grid[(i, *(p for p in _positions(sweep[1:], j)))])
-            for j in range(len(cols))] for i in range(len(rows))]
-  picture = sheet.grid(tiles, [hyper.describe(p) for p in rows],
-                       [hyper.describe(sum(c, ())) for c in cols] or [''], title)
+  tiles = [[_tile(out, by_grid[ri + ci]) for ci, _ in cols] for ri, _ in rows]
+  picture = sheet.grid(tiles, [hyper.describe(p) for _, p in rows],
+                       [hyper.describe(p) for _, p in cols], title)
   path = out / 'contact_sheet.png'
   image.save(path, picture)
   return path
-
-
-def _positions(axes: hyper.Sweep, j: int) -> tuple[int, ...]:
-  """Row-major position on each of `axes` of column j."""
-  return next(itertools.islice(itertools.product(*(range(len(a)) for a in axes)), j, None))
 
 
 def _tile(out: pathlib.Path, result: dict[str, Any]) -> np.ndarray | None:

@@ -58,6 +58,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config[field] is not None and not isinstance(config[field], str):
       _fail(field, f'must be a path; got {config[field]!r}')
   _integer('height', config.height, 1, image.MAX_SIDE)
+  _styles(config)
   _integer('steps', config.steps, 1)
   _integer('seed', config.seed, 0)
   _integer('log_every', config.log_every, 0)
@@ -98,6 +99,51 @@ def validate(config: ml_collections.ConfigDict) -> None:
       _weight('loss.style_layer_weights', w)
 
   _optim(config.optimizer, dict(config.optim[config.optimizer]))
+
+
+def _per_style(field: str, value: Any, n: int) -> None:
+  if not isinstance(value, (tuple, list)):
+    _fail(field, f'must be a tuple with one value per style image; got {value!r}')
+  if len(value) != n:
+    _fail(field, f'has {len(value)} values for {n} style image(s)')
+
+
+def _styles(config: ml_collections.ConfigDict) -> None:
+  """styles, style_blend_weights, style_scale and style_masks."""
+  styles = config.styles
+  if styles is not None:
+    if (not isinstance(styles, (tuple, list)) or not styles
+        or not all(isinstance(p, str) for p in styles)):
+      _fail('styles', f'must be a non-empty tuple of paths; got {styles!r}')
+    if config.style is not None:
+      _fail('styles', 'set either style or styles, not both')
+  n = objective.num_styles(config)
+  blend = config.style_blend_weights
+  if blend is not None:
+    _per_style('style_blend_weights', blend, n)
+    for w in blend:
+      _weight('style_blend_weights', w)
+    if not any(blend):
+      _fail('style_blend_weights', 'are all zero; at least one must be positive')
+  scales = config.style_scale
+  if isinstance(scales, (tuple, list)):
+    _per_style('style_scale', scales, n)
+  else:
+    scales = (scales,)
+  for scale in scales:
+    _weight('style_scale', scale)
+    if scale == 0:
+      _fail('style_scale', 'must be positive')
+    height = round(scale * config.height)
+    if not 1 <= height <= image.MAX_SIDE:
+      _fail('style_scale', f'{scale:g} x height {config.height} gives style images '
+            f'{height} px high; that must be in [1, {image.MAX_SIDE}]')
+  masks = config.style_masks
+  if masks is not None:
+    _per_style('style_masks', masks, n)
+    for path in masks:
+      if not isinstance(path, str) or not os.path.isfile(path):
+        _fail('style_masks', f'must be existing image files; {path!r} is not one')
 
 
 def _optim(name: str, settings: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """Colour preservation: luminance-only transfer keeps the content's chroma,
 colour matching gives the style the content's mean and covariance, and the
-CLI's load_inputs/output_rgb apply them when configured."""
+CLI's load_inputs/output_rgb apply them when configured (to every style image,
+each at its style_scale)."""
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
@@ -96,6 +97,24 @@ def test_load_inputs_matches_style_colors_only_when_asked(tmp_path):
   np.testing.assert_array_equal(content2, content)
   np.testing.assert_allclose(matched, color.match_colors(style, content))
   np.testing.assert_allclose(_stats(matched)[0], _stats(content)[0], atol=1.0)
+
+
+def test_load_inputs_scales_and_matches_every_style(tmp_path):
+  config = default.get_config()
+  config.height = 32
+  config.content = _png(tmp_path / 'c.png', _correlated(7, 32, 40, (150, 120, 100), np.eye(3) * 15))
+  config.style = _png(tmp_path / 's.png', _correlated(8, 48, 64, (80, 140, 110), np.eye(3) * 20))
+  config.style_scale = 0.5
+  _, style = cli.load_inputs(config, tmp_path)
+  assert style.shape == (16, 21, 3)
+  config.style, config.styles = None, (config.style, config.content)
+  config.style_scale = (0.5, 2.0)
+  config.color_transfer = True
+  content, styles = cli.load_inputs(config, tmp_path)
+  assert [s.shape for s in styles] == [(16, 21, 3), (64, 80, 3)]
+  for path, matched in zip(config.styles, styles):
+    plain = image.load(path, height=matched.shape[0])
+    np.testing.assert_allclose(matched, color.match_colors(plain, content))
 
 
 def test_output_rgb_applies_original_colors_when_asked():

@@ -92,6 +92,15 @@ def test_la_is_composited_over_white(tmp_path):
   np.testing.assert_array_equal(out[0], [[40, 40, 40], [255, 255, 255]])
 
 
+def test_load_mask_is_luminance_in_0_to_1_at_the_size_asked(tmp_path):
+  rgb = np.array([[[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 0, 255]]], np.uint8)
+  mask = image.load_mask(_png(tmp_path, Image.fromarray(rgb)), 1, 4)
+  assert mask.dtype == np.float32 and mask.shape == (1, 4)
+  np.testing.assert_allclose(mask[0], [0.0, 1.0, 0.299, 0.114], atol=1e-6)
+  gray = Image.fromarray(np.full((8, 12), 128, np.uint8), 'L')
+  np.testing.assert_allclose(image.load_mask(_png(tmp_path, gray), 4, 9), 128 / 255, atol=1e-6)
+
+
 def test_bilevel(tmp_path):
   img = Image.fromarray(np.array([[0, 255]], np.uint8)).convert('1')
   out = image.load(_png(tmp_path, img))

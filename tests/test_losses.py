@@ -21,6 +21,15 @@ def test_style_target_is_gram_per_position():
   np.testing.assert_allclose(losses.style_target(F), [[5.0, 7.0], [7.0, 10.0]])
 
 
+def test_guided_gram_is_the_gram_per_position_of_the_masked_region():
+  np.testing.assert_allclose(losses.guided_gram(F, jnp.ones((1, 2))), losses.style_target(F))
+  np.testing.assert_allclose(losses.guided_gram(F, jnp.full((1, 2), 0.5)),
+                             losses.style_target(F))
+  # Only the second position, [3,4]: its outer product.
+  np.testing.assert_allclose(losses.guided_gram(F, jnp.array([[0.0, 1.0]])),
+                             [[9.0, 12.0], [12.0, 16.0]])
+
+
 @pytest.mark.parametrize('normalization, expected', [('gatys', 0.5 * 14), ('keras', 14.0)])
 def test_content_loss(normalization, expected):
   # (1-0)² + 0 + (3-1)² + (4-1)² = 1 + 4 + 9 = 14
@@ -31,6 +40,24 @@ def test_style_loss_gatys_is_paper_formula():
   target = losses.style_target(P)  # gram(P) = [[1,1],[1,5]], M = 2
   # G - A = [[9,13],[13,15]]; Σ² = 81+169+169+225 = 644; N=2, M=2: 4·4·4 = 64
   assert float(losses.style_loss(F, target, 'gatys')) == pytest.approx(644 / 64)
+
+
+def test_masked_style_loss_compares_the_guided_gram():
+  target = losses.style_target(P)
+  # M·guided − gram(P) = 2·[[9,12],[12,16]] − [[1,1],[1,5]] = [[17,23],[23,27]];
+  # Σ² = 289+529+529+729 = 2076; N=2, M=2: 64
+  got = losses.style_loss(F, target, 'gatys', mask=jnp.array([[0.0, 1.0]]))
+  assert float(got) == pytest.approx(2076 / 64)
+
+
+@pytest.mark.parametrize('masks', [None, jnp.array([[[0.0, 1.0]], [[0.5, 0.25]]])])
+def test_blended_style_loss_is_the_blend_of_the_style_losses(masks):
+  targets = jnp.stack([losses.style_target(P), losses.style_target(F)])
+  blend = jnp.array([0.3, 0.7])
+  each = [losses.style_loss(P + 1.0, targets[s], 'keras', (3, 5),
+                            None if masks is None else masks[s]) for s in range(2)]
+  got = losses.blended_style_loss(P + 1.0, targets, blend, 'keras', (3, 5), masks)
+  assert float(got) == pytest.approx(0.3 * float(each[0]) + 0.7 * float(each[1]), rel=1e-6)
 
 
 def test_style_loss_keras_uses_image_size():
@@ -68,12 +95,14 @@ def test_gradients_match_finite_differences():
   x = jnp.asarray(rng.normal(size=(3, 4, 2)))
   target = losses.style_target(jnp.asarray(rng.normal(size=(3, 4, 2))))
   p = jnp.asarray(rng.normal(size=(3, 4, 2)))
+  mask = jnp.asarray(rng.uniform(size=(3, 4)))
   fns = [lambda v: losses.style_loss(v, target, 'gatys'),
+         lambda v: losses.style_loss(v, target, 'gatys', mask=mask),
          lambda v: losses.content_loss(v, p, 'gatys'),
          lambda v: losses.tv_loss(v, 1.25)]
   with jax.enable_x64():
     x = x.astype(jnp.float64)
-    target, p = target.astype(jnp.float64), p.astype(jnp.float64)
+    target, p, mask = (a.astype(jnp.float64) for a in (target, p, mask))
     for fn in fns:
       grad = np.asarray(jax.grad(fn)(x))
       d = np.zeros(x.shape)

@@ -64,6 +64,24 @@ def test_end_to_end_tiny_run(images, tmp_path):
   assert any((tmp_path / '.jax_cache').iterdir()), 'persistent compilation cache is empty'
 
 
+def test_several_styles_with_blend_weights_and_masks(images, tmp_path):
+  left, right = np.zeros((32, 40), np.uint8), np.zeros((32, 40), np.uint8)
+  left[:, :20], right[:, 20:] = 255, 255
+  masks = []
+  for name, mask in (('left.png', left), ('right.png', right)):
+    Image.fromarray(mask, 'L').save(tmp_path / name)
+    masks.append(str(tmp_path / name))
+  result = cli('--config', 'configs/default.py', f'--config.content={images["content"]}',
+               f'--config.styles={(images["style"], images["content"])!r}',
+               '--config.style_blend_weights=(0.3, 0.7)', '--config.style_scale=(1.0, 0.5)',
+               f'--config.style_masks={tuple(masks)!r}', '--config.height=32',
+               '--config.steps=2', f'--workdir={tmp_path / "run"}')
+  assert result.returncode == 0, result.stderr
+  assert Image.open(tmp_path / 'run' / 'final.png').size == (40, 32)
+  config = json.loads((tmp_path / 'run' / 'config.json').read_text())
+  assert config['style_blend_weights'] == [0.3, 0.7] and config['style_masks'] == masks
+
+
 def test_default_inputs_run(tmp_path):
   result = cli('--config', 'configs/keras_example.py', '--config.height=32',
                '--config.steps=2', f'--workdir={tmp_path}')
@@ -87,6 +105,9 @@ BAD = {
     'unknown field': (['--config.colour=1'], 'colour'),
     'too small for the layers': (['--config.height=8'], '16 px'),
     'layer weights length': (['--config.loss.style_layer_weights=(1.0,)'], 'style_layer_weights'),
+    'style and styles': (['--config.styles=("{style}",)'], 'either style or styles'),
+    'blend weights length': (['--config.style_blend_weights=(1.0, 2.0)'], 'style_blend_weights'),
+    'missing mask': (['--config.style_masks=("/nonexistent/m.png",)'], 'style_masks'),
 }
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from configs import default, keras_example
-from jaxstyle import memory, objective, vgg
+from jaxstyle import image, memory, objective, vgg
 from jaxstyle.errors import ResourceError
 
 LAYERS = ('block4_conv2',) + default.STYLE_LAYERS
@@ -26,8 +26,9 @@ def _measured(config, height, width, variables):
   """Compiled value_and_grad's temp + argument + output bytes (XLA's buffer plan)."""
   rng = np.random.default_rng(0)
   content = rng.uniform(0, 255, (height, width, 3)).astype(np.float32)
-  style = rng.uniform(0, 255, (32, 32, 3)).astype(np.float32)
-  obj = objective.build(config, content, style, variables)
+  styles = [rng.uniform(0, 255, (32, 32, 3)).astype(np.float32)
+            for _ in range(objective.num_styles(config))]
+  obj = objective.build(config, content, styles if config.styles else styles[0], variables)
   f = jax.jit(jax.value_and_grad(objective.scalar), static_argnames='spec')
   stats = f.lower(obj.content, obj.params, spec=obj.spec).compile().memory_analysis()
   return (stats.temp_size_in_bytes + stats.argument_size_in_bytes
@@ -45,6 +46,24 @@ def test_estimate_matches_the_compiled_peak(variables, preset, height, width):
                               content_layers=spec.content_layers)
   ratio = estimated / _measured(config, height, width, variables)
   assert BAND[0] <= ratio <= BAND[1], ratio
+
+
+def test_estimate_counts_masked_styles(variables, tmp_path):
+  config = default.get_config()
+  config.styles = ('a.png', 'b.png', 'c.png')
+  masks = []
+  for i in range(3):
+    mask = np.zeros((128, 128, 3), np.uint8)
+    mask[:, 40 * i:40 * (i + 1)] = 255
+    image.save(tmp_path / f'{i}.png', mask)
+    masks.append(str(tmp_path / f'{i}.png'))
+  config.style_masks = tuple(masks)
+  spec = objective.spec_from(config)
+  estimate = lambda n: memory.estimate(spec.layers, 128, 128, history_size=0, pooling=spec.pooling,
+                                       content_layers=spec.content_layers, masked_styles=n)
+  ratio = estimate(3) / _measured(config, 128, 128, variables)
+  assert BAND[0] <= ratio <= BAND[1], ratio
+  assert estimate(0) == estimate(1) < estimate(2) < estimate(3)
 
 
 def test_estimate_grows_with_size_batch_depth_and_history():

@@ -1,12 +1,15 @@
 """The objective on tiny images and random VGG weights: known zeros, the
-configured normalisation, gradients and initial images."""
+configured normalisation, gradients and initial images; several style
+images, their blend weights and masks."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from configs import default, keras_example
-from jaxstyle import image, losses, objective, vgg
+from jaxstyle import image, losses, objective, optimize, vgg
 from jaxstyle.errors import InputError
 
 
@@ -153,3 +156,98 @@ def test_remat_and_precision_keep_the_objective(variables):
     assert float(v) == pytest.approx(float(value), rel=rel), (field, setting)
     cos = jnp.vdot(g, grad) / (jnp.linalg.norm(g) * jnp.linalg.norm(grad))
     assert float(cos) > 1 - rel, (field, setting)
+
+
+def _styles_config(n, blend=None, masks=None, **loss):
+  """_config(**loss) naming n style images (build takes the arrays)."""
+  config = _config(**loss)
+  config.styles = tuple(f'style{i}.png' for i in range(n))
+  config.style_blend_weights = blend
+  config.style_masks = masks
+  return config
+
+
+def _mask(path, h, w, columns):
+  """A mask image file, white in `columns` (a slice) and black elsewhere."""
+  rgb = np.zeros((h, w, 3), np.uint8)
+  rgb[:, columns] = 255
+  image.save(path, rgb)
+  return str(path)
+
+
+def test_a_style_with_blend_weight_zero_is_irrelevant(variables):
+  alone = objective.build(_config(tv_weight=1e-3), _rgb(0), _rgb(1), variables)
+  both = objective.build(_styles_config(2, (1.0, 0.0), tv_weight=1e-3), _rgb(0),
+                         [_rgb(1), _rgb(2, 40, 48)], variables)
+  x = alone.initial('noise')
+  value, grad = alone.value_and_grad(x)
+  both_value, both_grad = both.value_and_grad(x)
+  assert float(both_value) == pytest.approx(float(value), rel=1e-6)
+  np.testing.assert_allclose(both_grad, grad, rtol=1e-5, atol=1e-6 * float(jnp.abs(grad).max()))
+
+
+@pytest.mark.parametrize('blend, shares', [((3.0, 7.0), (0.3, 0.7)), (None, (0.5, 0.5))])
+def test_style_loss_is_the_blend_of_the_per_style_losses(variables, blend, shares):
+  styles = [_rgb(1), _rgb(2, 40, 48)]
+  x = objective.build(_config(), _rgb(0), styles[0], variables).initial('noise')
+  each = [float(objective.build(_config(), _rgb(0), s, variables).terms(x)['style_loss'])
+          for s in styles]
+  obj = objective.build(_styles_config(2, blend), _rgb(0), styles, variables)
+  np.testing.assert_allclose(obj.params.weights.style_blend, shares, rtol=1e-6)
+  assert float(obj.terms(x)['style_loss']) == pytest.approx(
+      shares[0] * each[0] + shares[1] * each[1], rel=1e-5)
+
+
+def test_style_images_must_match_the_config(variables):
+  with pytest.raises(InputError, match='2 style image'):
+    objective.build(_config(), _rgb(0), [_rgb(1), _rgb(2)], variables)
+  with pytest.raises(InputError, match='style 2 image is 8x32 px'):
+    objective.build(_styles_config(2), _rgb(0), [_rgb(1), _rgb(2, 32, 8)], variables)
+
+
+def test_an_all_white_mask_changes_nothing(variables, tmp_path):
+  plain = objective.build(_config(), _rgb(0, 32, 48), _rgb(1), variables)
+  config = _config()
+  config.style_masks = (_mask(tmp_path / 'all.png', 20, 30, slice(None)),)
+  masked = objective.build(config, _rgb(0, 32, 48), _rgb(1), variables)
+  assert masked.params.style.masks['block5_conv1'].shape == (1, 2, 3)
+  x = plain.initial('noise')
+  assert float(masked.loss(x)) == pytest.approx(float(plain.loss(x)), rel=1e-5)
+
+
+def test_a_mask_confines_the_style_to_its_region(variables, tmp_path):
+  """block1_conv1 sees 3x3 px: with the left 16 columns masked in, pixels from
+  column 17 on reach no masked position."""
+  config = _config(content_layers=(), style_layers=('block1_conv1',))
+  config.style_masks = (_mask(tmp_path / 'left.png', 32, 32, slice(0, 16)),)
+  obj = objective.build(config, _rgb(0), _rgb(1), variables)
+  x = obj.initial('noise')
+  changed = x.at[:, :, 17:].set(obj.initial('noise', seed=5)[:, :, 17:])
+  assert float(obj.loss(changed)) == pytest.approx(float(obj.loss(x)), rel=1e-6)
+  _, grad = obj.value_and_grad(x)
+  assert float(jnp.abs(grad[:, :, 17:]).max()) == 0.0
+  assert float(jnp.abs(grad[:, :, :15]).min()) > 0.0
+
+
+def test_a_black_mask_is_refused(variables, tmp_path):
+  config = _config()
+  config.style_masks = (_mask(tmp_path / 'black.png', 32, 32, slice(0, 0)),)
+  with pytest.raises(InputError, match='config.style_masks: .*black.png is black'):
+    objective.build(config, _rgb(0), _rgb(1), variables)
+
+
+def test_two_masked_styles_paint_their_own_halves(variables, tmp_path):
+  red, blue = (np.clip(_rgb(s, 32, 32) * 0.2 + c, 0, 255) for s, c in
+               ((1, (200.0, 20.0, 20.0)), (2, (20.0, 20.0, 200.0))))
+  masks = (_mask(tmp_path / 'left.png', 32, 32, slice(0, 16)),
+           _mask(tmp_path / 'right.png', 32, 32, slice(16, None)))
+  config = _styles_config(2, masks=masks, content_layers=(),
+                          style_layers=('block1_conv1', 'block2_conv1'))
+  obj = objective.build(config, _rgb(0), [red, blue], variables)
+  solver = optimize.make('lbfgs', functools.partial(objective.scalar, spec=obj.spec),
+                         dict(config.optim.lbfgs))
+  x = optimize.minimize(solver, lambda x, p: 0.0, obj.initial('uniform'), obj.params,
+                        [0, 30], lambda *_: None).x
+  rgb = image.deprocess(x).astype(np.float64)
+  left, right = rgb[:, :12].mean(axis=(0, 1)), rgb[:, 20:].mean(axis=(0, 1))
+  assert left[0] - left[2] > 60 and right[2] - right[0] > 60, (left, right)

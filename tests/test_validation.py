@@ -58,6 +58,9 @@ def test_every_optimizer_passes_with_its_defaults(optimizer):
     ({'init': 'uniform', 'init_noise': 1.0}, 'lbfgs'),
     ({'init': 'normal', 'init_noise': 0.0}, 'lbfgs'),
     ({'init': 'noise', 'original_colors': True, 'color_transfer': True}, 'lbfgs'),
+    ({'styles': ('a.png', 'b.png'), 'style_blend_weights': (0.0, 2.0),
+      'style_scale': (0.5, 2.0)}, 'lbfgs'),
+    ({'style_blend_weights': (3.0,), 'style_scale': 0.25}, 'lbfgs'),
     ({'loss.content_layers': ()}, 'lbfgs'),
     ({'loss.style_layers': ()}, 'lbfgs'),
     ({'loss.content_layers': ['block5_conv4']}, 'lbfgs'),
@@ -86,6 +89,21 @@ BAD = [
     ('init', '/nonexistent/start.png', 'lbfgs', f"{INIT}; got '/nonexistent/start.png'"),
     ('init', '/', 'lbfgs', f"{INIT}; got '/'"),
     ('init_noise', -0.1, 'lbfgs', 'must be a finite number ≥ 0; got -0.1'),
+    ('styles', (), 'lbfgs', 'must be a non-empty tuple of paths; got ()'),
+    ('style_blend_weights', (1.0, 1.0), 'lbfgs', 'has 2 values for 1 style image(s)'),
+    ('style_blend_weights', (-1.0,), 'lbfgs', 'must be a finite number ≥ 0; got -1.0'),
+    ('style_blend_weights', (math.nan,), 'lbfgs', 'must be a finite number ≥ 0; got nan'),
+    ('style_blend_weights', (0.0,), 'lbfgs', 'are all zero; at least one must be positive'),
+    ('style_scale', 0.0, 'lbfgs', 'must be positive'),
+    ('style_scale', -0.5, 'lbfgs', 'must be a finite number ≥ 0; got -0.5'),
+    ('style_scale', math.inf, 'lbfgs', 'must be a finite number ≥ 0; got inf'),
+    ('style_scale', 0.001, 'lbfgs',
+     f'0.001 x height 256 gives style images 0 px high; that must be in [1, {MAX}]'),
+    ('style_scale', 100.0, 'lbfgs',
+     f'100 x height 256 gives style images 25600 px high; that must be in [1, {MAX}]'),
+    ('style_scale', (1.0, 1.0), 'lbfgs', 'has 2 values for 1 style image(s)'),
+    ('style_masks', ('/nonexistent/m.png',), 'lbfgs',
+     "must be existing image files; '/nonexistent/m.png' is not one"),
     ('init_noise', 1.5, 'lbfgs', 'must be in [0, 1]; got 1.5'),
     ('init_noise', math.nan, 'lbfgs', 'must be a finite number ≥ 0; got nan'),
     ('pooling', 'min', 'lbfgs', "must be one of max, avg; got 'min'"),
@@ -154,6 +172,12 @@ BAD_TYPES = [
     ('weights', b'w.npz', "must be a path; got b'w.npz'"),
     ('init', 3, f'{INIT}; got 3'),
     ('init_noise', '0.5', "must be a number; got '0.5'"),
+    ('styles', 'a.png', "must be a non-empty tuple of paths; got 'a.png'"),
+    ('styles', ('a.png', 3), "must be a non-empty tuple of paths; got ('a.png', 3)"),
+    ('style_blend_weights', 1.0, 'must be a tuple with one value per style image; got 1.0'),
+    ('style_blend_weights', ('1',), "must be a number; got '1'"),
+    ('style_scale', '2', "must be a number; got '2'"),
+    ('style_masks', 'm.png', "must be a tuple with one value per style image; got 'm.png'"),
     ('original_colors', 1, 'must be True or False; got 1'),
     ('color_transfer', 'yes', "must be True or False; got 'yes'"),
     ('loss.content_layers', 'block4_conv2',
@@ -180,6 +204,23 @@ def test_init_accepts_an_existing_file(tmp_path):
   path = tmp_path / 'start.png'
   image.save(path, [[[0, 128, 255]]])
   validation.validate(_config({'init': str(path)}))
+
+
+def test_style_images_and_their_settings_must_agree(tmp_path):
+  two = {'styles': ('a.png', 'b.png')}
+  assert _message(_config({**two, 'style': 'c.png'})) == (
+      'config.styles: set either style or styles, not both')
+  assert _message(_config({**two, 'style_blend_weights': (1.0, 2.0, 3.0)})) == (
+      'config.style_blend_weights: has 3 values for 2 style image(s)')
+  assert _message(_config({**two, 'style_scale': (1.0,)})) == (
+      'config.style_scale: has 1 values for 2 style image(s)')
+  mask = str(tmp_path / 'm.png')
+  image.save(mask, [[[255, 255, 255]]])
+  assert _message(_config({**two, 'style_masks': (mask,)})) == (
+      'config.style_masks: has 1 values for 2 style image(s)')
+  validation.validate(_config({**two, 'style_masks': (mask, mask)}))
+  assert _message(_config({**two, 'style_masks': (mask, str(tmp_path))})).startswith(
+      'config.style_masks: must be existing image files; ')
 
 
 def test_unknown_layer_lists_every_valid_name():
