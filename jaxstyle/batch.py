@@ -15,6 +15,7 @@ from jax.experimental import multihost_utils
 import numpy as np
 
 from jaxstyle import memory, objective, optimize
+from jaxstyle.errors import ResourceError
 
 AXIS = 'batch'
 # vmap axes of objective.Params: the weights are per member, the rest shared.
@@ -32,20 +33,31 @@ def padded(n: int, devices: int) -> int:
   return -(-n // devices) * devices
 
 
-def auto_size(spec: objective.Spec, height: int, width: int, history_size: int,
-              devices: int, headroom: float = 0.9) -> int:
-  """Largest batch whose `memory.estimate` fits every device: a multiple of
-  `devices`, at least one member per device. On CPU the devices share the
-  host's memory."""
+def size(spec: objective.Spec, height: int, width: int, history_size: int, devices: int,
+         masked_styles: int = 0, requested: int = 0, headroom: float = 0.9) -> int:
+  """Members per batch: `requested`, or if 0 the largest multiple of `devices`
+  whose `memory.estimate` fits every device (on a CPU: one per device).
+  ResourceError if even the requested batch, or one member per device, does
+  not fit. On CPU the devices share the host's memory."""
   device = jax.local_devices()[0]
-  free = memory.available(device)
-  if free is None:
+  shares = jax.local_device_count() if device.platform == 'cpu' else 1
+  check = lambda per_device: memory.preflight(
+      spec.layers, height, width, per_device * shares, history_size, device, headroom,
+      spec.pooling, spec.content_layers, masked_styles)
+  if requested:
+    check(padded(requested, devices) // devices)
+    return requested
+  check(1)
+  if device.platform == 'cpu':
+    # Vmapping members costs more per member than it saves on a CPU
+    # (benchmarks/sweep_batch.py); one per device shares the compile all the same.
     return devices
-  budget = headroom * free / (jax.local_device_count() if device.platform == 'cpu' else 1)
-  need = lambda b: memory.estimate(spec.layers, height, width, b, history_size,
-                                   spec.pooling, spec.content_layers)
   per_device = 1
-  while need(2 * per_device) <= budget and per_device < 4096:
+  while per_device < 4096:
+    try:
+      check(2 * per_device)
+    except ResourceError:
+      break
     per_device *= 2
   return per_device * devices
 
@@ -81,10 +93,10 @@ def solve(obj: objective.Objective, weights: Sequence[objective.Weights],
       content=jax.tree.map(lambda a: _global(a, shared), obj.params.content),
       style=jax.tree.map(lambda a: _global(a, shared), obj.params.style),
       weights=jax.tree.map(lambda a: _global(a, batched), stacked))
-  report = jax.vmap(functools.partial(objective.terms, spec=obj.spec),
-                    in_axes=(0, PARAMS_AXES))
-  progress = optimize.minimize(optimize.vmap(solver, PARAMS_AXES), report,
-                               _global(np.stack(x0), batched), params, at, callback)
+  per_device = len(x0) // devices.size
+  batched_solver, report = _on_devices(solver, obj.spec, devices, per_device)
+  progress = optimize.minimize(batched_solver, report, _global(np.stack(x0), batched), params,
+                               at, callback)
   return multihost_utils.process_allgather(progress.x, tiled=True)[:k]
 
 
@@ -95,3 +107,39 @@ def local_members(k: int, devices: jax.sharding.Mesh | None = None) -> list[int]
   mine = {d.id for d in jax.local_devices()}
   return [i for i in range(k) if devices.devices.flat[i // per_device].id in mine]
 
+
+
+def _one_member(f: Callable, in_axes: Any) -> Callable:
+  """f on a batch of one: drops the batch axis of the arguments whose in_axes
+  is 0 and gives every output one; the vmap of a single member without vmap."""
+  def g(*args):
+    args = jax.tree.map(lambda axis, a: a if axis is None else jax.tree.map(lambda v: v[0], a),
+                        in_axes, args, is_leaf=lambda v: v is None)
+    return jax.tree.map(lambda v: v[None], f(*args))
+  return g
+
+
+@functools.cache
+def _on_devices(solver: optimize.Solver, spec: objective.Spec, devices: jax.sharding.Mesh,
+                per_device: int) -> tuple[optimize.Solver, Callable]:
+  """The solver and the loss terms over a batch sharded on `devices`, each
+  device running its own members (jax.shard_map).
+
+  One member per device runs the plain solver. Several are vmapped, which
+  costs more per member than the member alone: under vmap every lax.cond of
+  the L-BFGS line search becomes a select that evaluates both branches, and
+  both of the zoom search's branches evaluate the loss. Cached, so the chunks
+  of a group reuse one compile.
+  """
+  local = jax.vmap if per_device > 1 else _one_member
+  terms = functools.partial(objective.terms, spec=spec)
+  member = jax.sharding.PartitionSpec(AXIS)
+  params = objective.Params(*(jax.sharding.PartitionSpec() if axis is None else member
+                              for axis in PARAMS_AXES))
+  # check_vma off: jaxopt's conds mix per-device values with constants.
+  shard = lambda f, in_specs: jax.shard_map(f, mesh=devices, in_specs=in_specs,
+                                            out_specs=member, check_vma=False)
+  return (optimize.Solver(
+      init=shard(local(solver.init, in_axes=(0, PARAMS_AXES)), (member, params)),
+      update=shard(local(solver.update, in_axes=(0, 0, PARAMS_AXES)), (member, member, params))),
+          shard(local(terms, in_axes=(0, PARAMS_AXES)), (member, params)))

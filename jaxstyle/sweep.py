@@ -121,8 +121,8 @@ def _solve_group(points: list[Point], variables: Any, out: pathlib.Path, prefix:
   optim = dict(config.optim[config.optimizer])
   solver = optimize.make(config.optimizer,
                          functools.partial(objective.scalar, spec=obj.spec), optim)
-  size = config.sweep.get('batch_size', 0) or batch.auto_size(
-      obj.spec, *content.shape[:2], optim.get('history_size', 0), devices.size)
+  size = batch.size(obj.spec, *content.shape[:2], optim.get('history_size', 0), devices.size,
+                    len(config.style_masks or ()), config.sweep.get('batch_size', 0))
   at = optimize.stops(config.steps, (config.log_every,))
   results = []
   for start in range(0, len(points), size):

@@ -7,9 +7,11 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from configs import default
 from jaxstyle import batch, objective, optimize
+from jaxstyle.errors import ResourceError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SETTINGS = [(1e3, 0.0, 0), (1e4, 10.0, 1), (1e5, 0.0, 2)]  # style weight, TV weight, seed
@@ -70,7 +72,9 @@ def test_padding_and_ownership():
   assert batch.local_members(3) == [0, 1, 2]  # one process holds every member
 
 
-def test_auto_size_is_a_whole_number_of_members_per_device():
+def test_batch_size_checks_memory():
   obj, *_ = _problem()
-  size = batch.auto_size(obj.spec, 24, 32, history_size=10, devices=4)
-  assert size >= 4 and size % 4 == 0
+  assert batch.size(obj.spec, 24, 32, history_size=10, devices=4) == 4  # CPU: one each
+  assert batch.size(obj.spec, 24, 32, history_size=10, devices=4, requested=3) == 3
+  with pytest.raises(ResourceError, match='needs about'):
+    batch.size(obj.spec, 4000, 4000, history_size=10, devices=1, requested=10**6)

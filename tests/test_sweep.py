@@ -27,7 +27,7 @@ def _config(tmp_path, axes):
   config.height, config.steps, config.log_every = 24, 3, 0
   config.loss.content_layers = ('block2_conv2',)
   config.tensorboard = False
-  config.sweep = {'axes': axes, 'batch_size': 0, 'title': 'test'}
+  config.sweep = {'axes': axes, 'batch_size': 2, 'title': 'test'}
   return config
 
 
