@@ -1,5 +1,6 @@
 """Contact sheets: a labelled grid of images, to see a sweep at a glance."""
 from collections.abc import Sequence
+import re
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -20,6 +21,18 @@ def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> tuple[int, int]:
   return right - left, bottom - top
 
 
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
+  """`text` in lines of at most `width` px, broken after '+', ',' or ' '."""
+  words = re.findall(r'[^+, ]+[+, ]*', text) or ['']
+  lines = [words[0]]
+  for word in words[1:]:
+    if _text_size(draw, lines[-1] + word, font)[0] <= width:
+      lines[-1] += word
+    else:
+      lines.append(word)
+  return [l.rstrip() for l in lines]
+
+
 def grid(tiles: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[str],
          col_labels: Sequence[str], title: str = '', tile_height: int = 160) -> np.ndarray:
   """tiles[r][c]: HWC RGB 0..255 (None: a grey blank, e.g. a diverged run).
@@ -35,16 +48,20 @@ def grid(tiles: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[str]
   first = next(t for row in tiles for t in row if t is not None)
   tile_width = max(1, round(tile_height * first.shape[1] / first.shape[0]))
   label_width = max((_text_size(scratch, l, font)[0] for l in row_labels), default=0) + 2 * _PAD
-  col_width = max([tile_width] + [_text_size(scratch, l, font)[0] + _PAD for l in col_labels])
-  top = _PAD + (line if title else 0) + line
+  headers = [_wrap(scratch, l, font, tile_width) for l in col_labels]
+  col_width = max([tile_width] + [_text_size(scratch, l, font)[0] + _PAD
+                                  for h in headers for l in h])
+  top = _PAD + (line if title else 0) + line * max(len(h) for h in headers)
   width = label_width + len(col_labels) * (col_width + _PAD)
   height = top + len(row_labels) * (tile_height + _PAD)
   canvas = Image.new('RGB', (width, height), 'white')
   draw = ImageDraw.Draw(canvas)
   if title:
     draw.text((_PAD, _PAD), title, fill='black', font=font)
-  for c, text in enumerate(col_labels):
-    draw.text((label_width + c * (col_width + _PAD), top - line), text, fill='black', font=font)
+  for c, header in enumerate(headers):
+    for i, text in enumerate(header):
+      draw.text((label_width + c * (col_width + _PAD), top - line * (len(header) - i)), text,
+                fill='black', font=font)
   for r, text in enumerate(row_labels):
     y = top + r * (tile_height + _PAD)
     draw.text((_PAD, y + tile_height // 2 - line // 2), text, fill='black', font=font)

@@ -27,3 +27,10 @@ def test_tiles_sit_in_row_major_cells_with_labels_around():
 def test_one_row_sheet():
   out = sheet.grid([[_tile(10), _tile(20), _tile(30)]], [''], ['a', 'b', 'c'], tile_height=20)
   assert out.shape[0] < 80 and out.shape[1] >= 3 * 30
+
+
+def test_long_column_labels_wrap_to_the_tile_width():
+  label = 'style_layers=conv1_1+conv2_1+conv3_1+conv4_1+conv5_1'
+  out = sheet.grid([[_tile(10), _tile(20)]], [''], [label, 'b'], tile_height=160)
+  assert out.shape[1] < 2 * (240 + 20)  # columns stay a tile wide
+  assert out.shape[0] > 160 + 2 * 14  # the label took several lines
