@@ -2,6 +2,8 @@
 
 python -m jaxstyle.main --config configs/default.py --workdir=runs/default
 """
+import math
+
 import ml_collections
 
 STYLE_LAYERS = ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1',
@@ -13,6 +15,12 @@ def get_config() -> ml_collections.ConfigDict:
   # Inputs. Unset: matplotlib's sample photograph, and a style the package paints.
   config.content = ml_collections.config_dict.placeholder(str)
   config.style = ml_collections.config_dict.placeholder(str)
+  # Instead of `content`: several content images solved as one batch (a folder
+  # or a tuple of paths), or a folder of video frames solved in order, each
+  # later frame from the previous result in frames_steps steps (unset: steps).
+  config.contents = ml_collections.FieldReference(None, field_type=object)
+  config.frames = ml_collections.config_dict.placeholder(str)
+  config.frames_steps = ml_collections.config_dict.placeholder(int)
   # Several style images instead of `style`, each blended into the style loss
   # with its weight (unset: equal), each optionally confined to the output
   # region that a greyscale mask image (white: styled) selects.
@@ -27,6 +35,12 @@ def get_config() -> ml_collections.ConfigDict:
   # Output height in pixels; the width keeps the content's aspect ratio.
   config.height = 256
   config.steps = 100
+  # Coarse to fine: `scales` heights, each the next divided by scale_factor, the
+  # last `height`; each scale starts from the previous result, upsampled, and
+  # runs scale_steps steps (unset: steps), the last scale `steps`.
+  config.scales = 1
+  config.scale_factor = math.sqrt(2)
+  config.scale_steps = ml_collections.config_dict.placeholder(int)
   # 'content', 'style', 'uniform' (alias 'noise'), 'normal' or an image path.
   config.init = 'content'
   config.init_noise = 0.0  # blend of the init with seeded uniform noise, 0..1
@@ -37,6 +51,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.precision = 'highest'  # convolutions: 'highest' (fp32), 'tf32' or 'bf16' (GPU)
   config.remat = False  # recompute VGG blocks in the backward pass: less memory
   config.compilation_cache = True  # JAX's persistent cache in the workdir's parent
+  config.shard_spatial = False  # split the image's width over every device (jax.sharding)
+  config.output_bits = 8  # final.png: 8 or 16 bits per channel
 
   config.loss = ml_collections.ConfigDict()
   config.loss.normalization = 'gatys'  # or 'keras'
@@ -47,6 +63,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.loss.style_weight = 1e4
   config.loss.tv_weight = 0.0
   config.loss.tv_power = 1.25
+  # Each content and style term's gradient into its layer's features divided
+  # by its L1 norm, times the term's weight (neural-style's -normalize_gradients).
+  config.loss.normalize_gradients = False
 
   config.optimizer = 'lbfgs'  # jaxopt L-BFGS; 'optax_lbfgs' or 'adam'
   config.optim = ml_collections.ConfigDict()

@@ -1,15 +1,17 @@
 """Several settings of one objective solved as one batch.
 
-The members share the network and the targets and differ in traced values
-only (loss weights, starting image): the solver is vmapped over a leading
-batch axis, compiled once, and the batch axis is sharded over every device of
-every process with a `jax.sharding.Mesh`. Each member keeps its own L-BFGS
-history and line search, so a member's result is the one it would reach alone.
+The members share the network and the style targets and differ in traced
+values only (loss weights, starting image, possibly the content targets): the
+solver is vmapped over a leading batch axis, compiled once, and the batch axis
+is sharded over every device of every process with a `jax.sharding.Mesh`.
+Each member keeps its own L-BFGS history and line search, so a member's result
+is the one it would reach alone.
 """
 from collections.abc import Callable, Sequence
 import functools
 from typing import Any
 
+from absl import logging
 import jax
 from jax.experimental import multihost_utils
 import numpy as np
@@ -20,6 +22,8 @@ from jaxstyle.errors import ResourceError
 AXIS = 'batch'
 # vmap axes of objective.Params: the weights are per member, the rest shared.
 PARAMS_AXES = objective.Params(variables=None, content=None, style=None, weights=0)
+# The same with each member's own content targets (solve's `contents`).
+CONTENTS_AXES = PARAMS_AXES._replace(content=0)
 
 
 def mesh() -> jax.sharding.Mesh:
@@ -71,33 +75,60 @@ def _global(array: np.ndarray, sharding: jax.sharding.Sharding) -> jax.Array:
 def solve(obj: objective.Objective, weights: Sequence[objective.Weights],
           x0: Sequence[jax.Array], solver: optimize.Solver, at: Sequence[int],
           callback: Callable[[optimize.Progress, Any], None] = lambda *_: None,
-          devices: jax.sharding.Mesh | None = None) -> np.ndarray:
+          devices: jax.sharding.Mesh | None = None,
+          contents: Sequence[dict[str, jax.Array]] | None = None) -> np.ndarray:
   """Solves member i from x0[i] ((1, H, W, 3)) with weights[i]; returns the
   images at step at[-1], (K, 1, H, W, 3), on every process.
 
+  contents: member i's content targets (objective.Params.content, e.g. of
+  `obj.with_content`), one size for all; None: obj's for every member.
   The batch is padded to a multiple of the device count with copies of its
   last member. callback(progress, terms) sees the padded batch's loss terms,
   each of shape (K_padded,), at each step in `at`.
   """
   assert len(weights) == len(x0) > 0, (len(weights), len(x0))
+  assert contents is None or len(contents) == len(x0), (len(contents), len(x0))
   devices = devices or mesh()
   k = len(x0)
   fill = padded(k, devices.size) - k
-  weights = list(weights) + [weights[-1]] * fill
-  x0 = list(x0) + [x0[-1]] * fill
+  members = lambda values: list(values) + [values[-1]] * fill
+  stack = lambda trees: jax.tree.map(lambda *a: np.stack([np.asarray(v) for v in a]), *trees)
+  x0 = members(x0)
+  axes = PARAMS_AXES if contents is None else CONTENTS_AXES
+  values = obj.params._replace(weights=stack(members(weights)))
+  if contents is not None:
+    values = values._replace(content=stack(members(contents)))
   batched = jax.sharding.NamedSharding(devices, jax.sharding.PartitionSpec(AXIS))
   shared = jax.sharding.NamedSharding(devices, jax.sharding.PartitionSpec())
-  stacked = jax.tree.map(lambda *a: np.stack([np.asarray(v) for v in a]), *weights)
-  params = objective.Params(
-      variables=jax.tree.map(lambda a: _global(a, shared), obj.params.variables),
-      content=jax.tree.map(lambda a: _global(a, shared), obj.params.content),
-      style=jax.tree.map(lambda a: _global(a, shared), obj.params.style),
-      weights=jax.tree.map(lambda a: _global(a, batched), stacked))
+  place = lambda axis, tree: jax.tree.map(
+      lambda a: _global(a, shared if axis is None else batched), tree)
+  params = objective.Params(*map(place, axes, values))
   per_device = len(x0) // devices.size
-  batched_solver, report = _on_devices(solver, obj.spec, devices, per_device)
+  batched_solver, report = _on_devices(solver, obj.spec, devices, per_device, axes)
   progress = optimize.minimize(batched_solver, report, _global(np.stack(x0), batched), params,
                                at, callback)
   return multihost_utils.process_allgather(progress.x, tiled=True)[:k]
+
+
+class History:
+  """solve's callback: the report at each stop, gathered from every process,
+  and a log line of the members' losses."""
+
+  def __init__(self, label: str, steps: int, members: int):
+    self.label, self.steps, self.members = label, steps, members
+    self.stops: list[tuple[int, dict[str, np.ndarray]]] = []
+
+  def __call__(self, progress: optimize.Progress, values: Any) -> None:
+    values = multihost_utils.process_allgather(values, tiled=True)
+    self.stops.append((progress.step, {k: np.asarray(v) for k, v in values.items()}))
+    losses = values['loss'][:self.members]
+    logging.info('%s: step %d/%d, loss %.4g .. %.4g', self.label, progress.step, self.steps,
+                 np.nanmin(losses), np.nanmax(losses))
+
+  def member(self, i: int) -> list[dict[str, float]]:
+    """Member i's metrics: the step and every reported value, one dict per stop."""
+    return [{'step': step, **{k: float(v[i]) for k, v in values.items()}}
+            for step, values in self.stops]
 
 
 def local_members(k: int, devices: jax.sharding.Mesh | None = None) -> list[int]:
@@ -121,9 +152,10 @@ def _one_member(f: Callable, in_axes: Any) -> Callable:
 
 @functools.cache
 def _on_devices(solver: optimize.Solver, spec: objective.Spec, devices: jax.sharding.Mesh,
-                per_device: int) -> tuple[optimize.Solver, Callable]:
+                per_device: int, axes: objective.Params) -> tuple[optimize.Solver, Callable]:
   """The solver and the loss terms over a batch sharded on `devices`, each
-  device running its own members (jax.shard_map).
+  device running its own members (jax.shard_map). axes: the vmap axes of the
+  params (PARAMS_AXES or CONTENTS_AXES).
 
   One member per device runs the plain solver. Several are vmapped, which
   costs more per member than the member alone: under vmap every lax.cond of
@@ -135,11 +167,11 @@ def _on_devices(solver: optimize.Solver, spec: objective.Spec, devices: jax.shar
   terms = functools.partial(objective.terms, spec=spec)
   member = jax.sharding.PartitionSpec(AXIS)
   params = objective.Params(*(jax.sharding.PartitionSpec() if axis is None else member
-                              for axis in PARAMS_AXES))
+                              for axis in axes))
   # check_vma off: jaxopt's conds mix per-device values with constants.
   shard = lambda f, in_specs: jax.shard_map(f, mesh=devices, in_specs=in_specs,
                                             out_specs=member, check_vma=False)
   return (optimize.Solver(
-      init=shard(local(solver.init, in_axes=(0, PARAMS_AXES)), (member, params)),
-      update=shard(local(solver.update, in_axes=(0, 0, PARAMS_AXES)), (member, member, params))),
-          shard(local(terms, in_axes=(0, PARAMS_AXES)), (member, params)))
+      init=shard(local(solver.init, in_axes=(0, axes)), (member, params)),
+      update=shard(local(solver.update, in_axes=(0, 0, axes)), (member, member, params))),
+          shard(local(terms, in_axes=(0, axes)), (member, params)))

@@ -98,13 +98,18 @@ def compilation_cache(path: pathlib.Path) -> None:
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 
 
-def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path
-                ) -> tuple[np.ndarray, np.ndarray | list[np.ndarray]]:
+def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path,
+                width_multiple: int = 1) -> tuple[np.ndarray, np.ndarray | list[np.ndarray]]:
   """Content and style as HWC RGB 0..255, the content at the configured height
-  and each style at `style_scale` times it; with `styles`, the style is a list,
-  one array per image. With `color_transfer`, every style has the content's
-  colour mean and covariance."""
-  content = image.load(config.content or samples.content(), height=config.height)
+  (its width rounded to a multiple of `width_multiple`) and each style at
+  `style_scale` times it; with `styles`, the style is a list, one array per
+  image. With `color_transfer`, every style has the content's colour mean and
+  covariance."""
+  path = config.content or samples.content()
+  content = image.load(path, height=config.height)
+  width = width_multiple * max(1, round(content.shape[1] / width_multiple))
+  if width != content.shape[1]:
+    content = image.load(path, height=config.height, width=width)
   paths = config.styles or (config.style or samples.style(scratch / 'style.png'),)
   scales = config.style_scale
   if not isinstance(scales, (tuple, list)):
@@ -118,8 +123,8 @@ def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path
 def output_rgb(config: ml_collections.ConfigDict, x: jax.Array,
                content_rgb: np.ndarray) -> np.ndarray:
   """The image to save: network-space x (1, H, W, 3) as float32 (H, W, 3) RGB
-  0..255; with `original_colors`, in the chroma of content_rgb (same size)."""
-  rgb = image.deprocess(x).astype(np.float32)
+  0..255, unrounded; with `original_colors`, in the chroma of content_rgb (same size)."""
+  rgb = image.deprocess_float(x)
   if config.original_colors:
     rgb = color.transfer_luminance(rgb, content_rgb)
   return rgb

@@ -1,10 +1,11 @@
 """Writing files so that a crash never leaves a half-written one behind."""
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 import contextlib
+import json
 import os
 import pathlib
 import tempfile
-from typing import IO
+from typing import IO, Any
 
 
 @contextlib.contextmanager
@@ -35,3 +36,8 @@ def _umask() -> int:
 def write_text(path: str | os.PathLike, text: str) -> None:
   with atomic(path, 'w') as f:
     f.write(text)
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:
+  """One JSON object per line."""
+  write_text(path, ''.join(json.dumps(r) + '\n' for r in records))

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import pathlib
 import stat
+import struct
 import warnings
 from typing import Any
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -178,15 +180,20 @@ def preprocess(rgb: Any) -> jax.Array:
   return x[..., ::-1] - jnp.asarray(BGR_MEANS, jnp.float32)
 
 
-def deprocess(x: Any) -> np.ndarray:
-  """Inverse of preprocess: (1, H, W, 3) or (H, W, 3) -> uint8 (H, W, 3) RGB."""
+def deprocess_float(x: Any) -> np.ndarray:
+  """Inverse of preprocess: (1, H, W, 3) or (H, W, 3) -> float32 (H, W, 3) RGB
+  0..255, clipped, not rounded."""
   x = np.asarray(x, np.float32)
   if x.ndim == 4:
     assert x.shape[0] == 1, f'deprocess takes one image, got {x.shape}'
     x = x[0]
   assert x.ndim == 3 and x.shape[-1] == 3, x.shape
-  rgb = (x + np.asarray(BGR_MEANS, np.float32))[..., ::-1]
-  return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+  return np.clip((x + np.asarray(BGR_MEANS, np.float32))[..., ::-1], 0.0, 255.0)
+
+
+def deprocess(x: Any) -> np.ndarray:
+  """Inverse of preprocess: (1, H, W, 3) or (H, W, 3) -> uint8 (H, W, 3) RGB."""
+  return np.rint(deprocess_float(x)).astype(np.uint8)
 
 
 def _os_reason(e: OSError) -> str:
@@ -205,22 +212,44 @@ def _save_format(path: PathLike) -> str:
   return fmt
 
 
-def save(path: PathLike, rgb: Any) -> None:
+def _png16(rgb: np.ndarray) -> bytes:
+  """A 48-bit RGB PNG of uint16 (H, W, 3): Pillow writes RGB at 8 bits only.
+  Unfiltered rows, big-endian samples (PNG spec, color type 2, bit depth 16)."""
+  h, w, _ = rgb.shape
+  rows = rgb.astype('>u2').reshape(h, w * 3).view(np.uint8)
+  data = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1)
+
+  def chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
+
+  return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 16, 2, 0, 0, 0))
+          + chunk(b'IDAT', zlib.compress(data.tobytes())) + chunk(b'IEND', b''))
+
+
+def save(path: PathLike, rgb: Any, bits: int = 8) -> None:
   """Atomically writes an (H, W, 3) RGB image, format from the extension.
 
-  Floats are rounded and clipped to 0..255. The image is written to a
-  temporary file in the target directory and renamed over the target, so a
-  crash leaves either the old file or the complete new one.
+  Floats are clipped to 0..255 and rounded: to 8 bits, or with bits=16 (PNG
+  only) to round(v / 255 * 65535). The image is written to a temporary file in
+  the target directory and renamed over the target, so a crash leaves either
+  the old file or the complete new one.
   """
   a = np.asarray(rgb)
   assert a.ndim == 3 and a.shape[-1] == 3, a.shape
-  if a.dtype != np.uint8:
-    a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+  assert bits in (8, 16), bits
   fmt = _save_format(path)
-  target = pathlib.Path(path)
-  params = {'quality': 95} if fmt == 'JPEG' else {}
+  if bits == 16:
+    if fmt != 'PNG':
+      raise _error(path, '16-bit images are written as PNG only; use .png')
+    png = _png16(np.rint(np.clip(a.astype(np.float64), 0, 255) / 255 * 65535).astype(np.uint16))
+    write = lambda f: f.write(png)
+  else:
+    if a.dtype != np.uint8:
+      a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    params = {'quality': 95} if fmt == 'JPEG' else {}
+    write = lambda f: Image.fromarray(a).save(f, format=fmt, **params)
   try:
-    with files.atomic(target) as f:
-      Image.fromarray(a).save(f, format=fmt, **params)
+    with files.atomic(pathlib.Path(path)) as f:
+      write(f)
   except OSError as e:
     raise _error(path, f'cannot write: {_os_reason(e)}') from None

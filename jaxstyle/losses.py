@@ -8,6 +8,7 @@ Features are NHWC (batch of 1) or HWC activations. Two normalisations:
 Total variation is the Keras example's Σ((Δx²+Δy²)^power) for both.
 A style mask (Gatys et al. 2017, "Controlling Perceptual Factors in Neural
 Style Transfer") replaces G/M by the `guided_gram` of the masked region.
+`normalize_gradient` rescales a term's gradient, leaving its value.
 """
 import functools
 
@@ -111,6 +112,30 @@ def blended_style_loss(features: jax.Array, targets: jax.Array, blend: jax.Array
   return sum(blend[s] * _gram_distance(
       shared if masks is None else m * guided_gram(features, masks[s]),
       targets[s], m, c, normalization, image_hw) for s in range(targets.shape[0]))
+
+
+@jax.custom_vjp
+def normalize_gradient(features: jax.Array, weight: jax.Array) -> jax.Array:
+  """The identity on features whose backward pass turns the incoming gradient
+  g into weight · g / (‖g‖₁ + 1e-8): as neural-style's -normalize_gradients,
+  each loss term pushes its layer's features with L1 norm `weight`, however
+  large its raw gradient. weight: a scalar, the term's weight in the total.
+  """
+  del weight
+  return features
+
+
+def _normalize_gradient_fwd(features: jax.Array,
+                            weight: jax.Array) -> tuple[jax.Array, jax.Array]:
+  return features, weight
+
+
+def _normalize_gradient_bwd(weight: jax.Array, g: jax.Array) -> tuple[jax.Array, jax.Array]:
+  l1 = jnp.sum(jnp.abs(g), dtype=jnp.float32)
+  return (weight * g / (l1 + 1e-8)).astype(g.dtype), jnp.zeros_like(weight)
+
+
+normalize_gradient.defvjp(_normalize_gradient_fwd, _normalize_gradient_bwd)
 
 
 @jax.jit

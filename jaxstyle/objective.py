@@ -35,6 +35,9 @@ class Spec:
   pooling: str = 'avg'
   precision: str = 'highest'  # one of PRECISIONS
   remat: bool = False  # recompute each VGG block in the backward pass
+  # Each content and style term's gradient into its layer's features has L1
+  # norm equal to the term's weight (losses.normalize_gradient).
+  normalize_gradients: bool = False
 
   @property
   def model(self) -> vgg.VGG19:
@@ -88,12 +91,14 @@ def terms(x: jax.Array, params: Params, spec: Spec) -> dict[str, jax.Array]:
   """
   feats = spec.features(params.variables, x)
   w = params.weights
-  content = sum((losses.content_loss(feats[l], params.content[l], spec.normalization)
+  normalized = losses.normalize_gradient if spec.normalize_gradients else lambda f, weight: f
+  content = sum((losses.content_loss(normalized(feats[l], w.content), params.content[l],
+                                     spec.normalization)
                  for l in spec.content_layers), jnp.zeros(()))
   masks = params.style.masks
   style = sum((w.style_layers[i] * losses.blended_style_loss(
-      feats[l], params.style.grams[l], w.style_blend, spec.normalization, x.shape[1:3],
-      None if masks is None else masks[l])
+      normalized(feats[l], w.style * w.style_layers[i]), params.style.grams[l], w.style_blend,
+      spec.normalization, x.shape[1:3], None if masks is None else masks[l])
                for i, l in enumerate(spec.style_layers)), jnp.zeros(()))
   tv = losses.tv_loss(x, w.tv_power)
   loss = losses.total(content, style, tv, w.content, w.style, w.tv)
@@ -102,6 +107,28 @@ def terms(x: jax.Array, params: Params, spec: Spec) -> dict[str, jax.Array]:
 
 def scalar(x: jax.Array, params: Params, spec: Spec) -> jax.Array:
   return terms(x, params, spec)['loss']
+
+
+GRAD_NORMS = ('grad_norm_content', 'grad_norm_style', 'grad_norm_tv')
+
+
+def terms_and_grad_norms(x: jax.Array, params: Params, spec: Spec) -> dict[str, jax.Array]:
+  """`terms`, and GRAD_NORMS: the L2 norm of the gradient w.r.t. x of each
+  weighted term (α·content, β·style, γ·tv), what shows which term drives the
+  image. One forward pass and one backward pass per network term; the TV
+  term's gradient, pixels only, is its own.
+  """
+  w = params.weights
+
+  def network_terms(x):
+    t = terms(x, params, spec)
+    return (w.content * t['content_loss'], w.style * t['style_loss']), t
+
+  parts, backward, values = jax.vjp(network_terms, x, has_aux=True)
+  one, zero = jnp.ones_like(parts[0]), jnp.zeros_like(parts[0])
+  grads = (backward((one, zero))[0], backward((zero, one))[0],
+           jax.grad(lambda x: w.tv * losses.tv_loss(x, w.tv_power))(x))
+  return {**values, **{k: jnp.linalg.norm(g) for k, g in zip(GRAD_NORMS, grads)}}
 
 
 @functools.partial(jax.jit, static_argnames=('spec', 'layers'))
@@ -136,6 +163,15 @@ class Objective:
 
   def terms(self, x: jax.Array) -> dict[str, jax.Array]:
     return _terms(x, self.params, self.spec)
+
+  def with_content(self, content_rgb: np.ndarray) -> 'Objective':
+    """This objective for another content image of the same size (HWC RGB
+    0..255): its content features computed, the style targets shared."""
+    content = image.preprocess(content_rgb)
+    assert content.shape == self.content.shape, (content.shape, self.content.shape)
+    features = _features(self.params.variables, content, self.spec, self.spec.content_layers)
+    return dataclasses.replace(self, params=self.params._replace(content=features),
+                               content=content)
 
   def initial(self, kind: str, seed: int = 0, noise: float = 0.0) -> jax.Array:
     """Starting image (1, H, W, 3) at the content's size, network input space.
@@ -180,7 +216,8 @@ def spec_from(config: ml_collections.ConfigDict) -> Spec:
               normalization=config.loss.normalization,
               pooling=config.pooling,
               precision=config.precision,
-              remat=config.remat)
+              remat=config.remat,
+              normalize_gradients=config.loss.normalize_gradients)
 
 
 def num_styles(config: ml_collections.ConfigDict) -> int:

@@ -17,48 +17,62 @@ import jax
 import ml_collections
 import tqdm
 
-from jaxstyle import checkpoint, files, image
+from jaxstyle import checkpoint, files, image, objective
 from jaxstyle.errors import NumericalError
 from jaxstyle.optimize import Progress
 
 TERMS = ('loss', 'content_loss', 'style_loss', 'tv_loss')
+# Logged: the terms, and the gradient norm of each weighted term.
+SCALARS = TERMS + objective.GRAD_NORMS
 
 
 def _every(step: int, period: int) -> bool:
   return period > 0 and step % period == 0
 
 
-def _kept_metrics(path: pathlib.Path, upto: int) -> list[dict[str, Any]]:
+def _kept_metrics(path: pathlib.Path, upto: checkpoint.Checkpoint) -> list[dict[str, Any]]:
   if not path.exists():
     return []
   lines = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
-  return [l for l in lines if l['step'] <= upto]
+  return [l for l in lines if (l['scale'], l['step']) <= (upto.scale, upto.step)]
 
 
 class Recorder:
-  """The loop's callback: called at every stop with the progress and its report."""
+  """The loop's callback: called at every stop with the progress and its report.
+
+  Progress counts steps from the start of the current scale (`begin_scale`);
+  what the recorder writes counts the run's steps, on across scales. Without
+  begin_scale there is one scale of `steps` (default config.steps).
+  """
 
   def __init__(self, workdir: pathlib.Path, config: ml_collections.ConfigDict,
-               digest: str, resumed: checkpoint.Checkpoint | None = None):
+               digest: str, resumed: checkpoint.Checkpoint | None = None,
+               steps: int | None = None):
     self.workdir, self.config, self.digest = workdir, config, digest
+    self.steps = config.steps if steps is None else steps
+    self.begin_scale(0, 0, self.steps)
     start = resumed.step if resumed else 0
     self.wall0 = resumed.wall_s if resumed else 0.0
     # A resumed run rewrites metrics.jsonl up to its checkpoint: no duplicate steps.
-    self.records = _kept_metrics(workdir / 'metrics.jsonl', start) if resumed else []
+    self.records = _kept_metrics(workdir / 'metrics.jsonl', resumed) if resumed else []
     files.write_text(workdir / 'metrics.jsonl',
                      ''.join(json.dumps(r) + '\n' for r in self.records))
     self.metrics = open(workdir / 'metrics.jsonl', 'a')
-    self.bar = tqdm.tqdm(total=config.steps, initial=start, unit='it',
+    self.bar = tqdm.tqdm(total=self.steps, initial=start, unit='it',
                          disable=not sys.stderr.isatty())
     self.tensorboard = _tensorboard(workdir) if config.tensorboard else None
     self.start = time.perf_counter()
     self.last_checkpoint = start if resumed else None
 
+  def begin_scale(self, scale: int, first: int, last: int) -> None:
+    """Progress from now on is scale `scale`'s, which runs the run's steps first..last."""
+    self.scale, self.first, self.last = scale, first, last
+
   def wall(self) -> float:
     return self.wall0 + time.perf_counter() - self.start
 
   def __call__(self, progress: Progress, report: dict[str, jax.Array]) -> None:
-    step, config = progress.step, self.config
+    step, config = self.first + progress.step, self.config
     values = {k: float(v) for k, v in jax.device_get(report).items()}
     bad = [k for k, v in values.items() if not math.isfinite(v)]
     if bad:
@@ -66,36 +80,38 @@ class Recorder:
               if self.last_checkpoint is not None else 'no checkpoint was written')
       raise NumericalError(f'step {step}: {", ".join(bad)} not finite; {kept}')
     wall = self.wall()
-    if step in (0, config.steps) or _every(step, config.log_every):
+    if step in (self.first, self.last) or _every(step, config.log_every):
       self._log(step, values, wall)
-    if 0 < step < config.steps and _every(step, config.save_every):
+    if self.first < step < self.steps and _every(step, config.save_every):
       rgb = image.deprocess(progress.x)
       image.save(self.workdir / f'step_{step:05d}.png', rgb)
       if self.tensorboard:
         self.tensorboard.add_image('image', rgb, step, dataformats='HWC')
-    if step == config.steps or (step and _every(step, config.checkpoint_every)):
+    if step == self.last or (step > self.first and _every(step, config.checkpoint_every)):
       self.save_checkpoint(progress)
 
   def _log(self, step: int, values: dict[str, float], wall: float) -> None:
-    record = {'step': step, **{k: values[k] for k in TERMS}, 'wall_s': round(wall, 4)}
+    record = {'step': step, 'scale': self.scale, **{k: values[k] for k in SCALARS},
+              'wall_s': round(wall, 4)}
     self.records.append(record)
     self.metrics.write(json.dumps(record) + '\n')
     self.metrics.flush()
     if self.tensorboard:
-      for k in TERMS:
+      for k in SCALARS:
         self.tensorboard.add_scalar(k, values[k], step)
     self.bar.update(step - self.bar.n)
     self.bar.set_postfix(loss=f'{values["loss"]:.4g}')
     if self.bar.disable:
       logging.info('step %d/%d loss %.4g (content %.4g, style %.4g, tv %.4g) %.1f s',
-                   step, self.config.steps, values['loss'], values['content_loss'],
+                   step, self.steps, values['loss'], values['content_loss'],
                    values['style_loss'], values['tv_loss'], wall)
 
   def save_checkpoint(self, progress: Progress) -> None:
+    step = self.first + progress.step
     checkpoint.save(self.workdir / checkpoint.FILENAME,
-                    checkpoint.Checkpoint(progress.step, progress.x, progress.state,
-                                          self.wall()), self.digest)
-    self.last_checkpoint = progress.step
+                    checkpoint.Checkpoint(step, progress.x, progress.state, self.wall(),
+                                          self.scale), self.digest)
+    self.last_checkpoint = step
 
   def close(self) -> None:
     self.metrics.close()

@@ -30,7 +30,6 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
-from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
@@ -127,24 +126,17 @@ def _solve_group(points: list[Point], variables: Any, out: pathlib.Path, prefix:
   results = []
   for start in range(0, len(points), size):
     members = points[start:start + size]
-    history = []
-
-    def log(progress, values, members=members, history=history):
-      values = multihost_utils.process_allgather(values, tiled=True)
-      history.append((progress.step, {t: np.asarray(values[t]) for t in TERMS}))
-      losses = values['loss'][:len(members)]
-      logging.info('%s, points %s-%s: step %d/%d, loss %.4g .. %.4g', label,
-                   members[0].name, members[-1].name, progress.step, config.steps,
-                   np.nanmin(losses), np.nanmax(losses))
-
+    history = batch.History(f'{label}, points {members[0].name}-{members[-1].name}',
+                            config.steps, len(members))
     began = time.perf_counter()
     x = batch.solve(obj, [objective.weights_from(p.config) for p in members],
                     [obj.initial(p.config.init, p.config.seed, p.config.init_noise) for p in members],
-                    solver, at, log, devices)
+                    solver, at, history, devices)
     wall = time.perf_counter() - began
     mine = set(batch.local_members(len(members), devices))
     for i, point in enumerate(members):
-      terms = {t: float(history[-1][1][t][i]) for t in TERMS}
+      metrics = history.member(i)
+      terms = {t: metrics[-1][t] for t in TERMS}
       finite = all(math.isfinite(v) for v in terms.values()) and bool(np.isfinite(x[i]).all())
       result = {
           'index': point.index, 'grid': list(point.grid), 'point': dict(point.values),
@@ -156,16 +148,15 @@ def _solve_group(points: list[Point], variables: Any, out: pathlib.Path, prefix:
       results.append(result)
       if i in mine:
         _write_point(out / 'points' / point.name, point, result, x[i] if finite else None,
-                     [(s, {t: float(v[t][i]) for t in TERMS}) for s, v in history], content)
+                     metrics, content)
   return results
 
 
 def _write_point(directory: pathlib.Path, point: Point, result: dict[str, Any],
-                 x: np.ndarray | None, history: list[tuple[int, dict[str, float]]],
+                 x: np.ndarray | None, metrics: list[dict[str, float]],
                  content: np.ndarray) -> None:
   files.write_text(directory / 'config.json', point.config.to_json_best_effort(indent=2) + '\n')
-  files.write_text(directory / 'metrics.jsonl',
-                   ''.join(json.dumps({'step': s, **v}) + '\n' for s, v in history))
+  files.write_jsonl(directory / 'metrics.jsonl', metrics)
   if x is not None:
     image.save(directory / 'final.png', cli.output_rgb(point.config, x, content))
   files.write_text(directory / 'result.json', json.dumps(result, indent=2) + '\n')
@@ -173,7 +164,7 @@ def _write_point(directory: pathlib.Path, point: Point, result: dict[str, Any],
 
 def _write_summary(out: pathlib.Path, sweep: hyper.Sweep, results: list[dict[str, Any]],
                    title: str) -> pathlib.Path:
-  files.write_text(out / 'results.jsonl', ''.join(json.dumps(r) + '\n' for r in results))
+  files.write_jsonl(out / 'results.jsonl', results)
   fields = list(dict.fromkeys(f for r in results for f in r['point']))
   text = io.StringIO()
   writer = csv.writer(text)

@@ -8,7 +8,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxstyle import image, losses, objective, optimize, vgg
+from jaxstyle import image, losses, many, multiscale, objective, optimize, vgg
 from jaxstyle.errors import InputError
 
 # Keyword settings each optimizer takes (optimize.make passes them on).
@@ -64,10 +64,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _integer('log_every', config.log_every, 0)
   _integer('save_every', config.save_every, 0)
   _integer('checkpoint_every', config.checkpoint_every, 0)
+  _integer('scales', config.scales, 1)
+  _weight('scale_factor', config.scale_factor)
+  if config.scale_factor <= 1:
+    _fail('scale_factor', f'must be greater than 1; got {config.scale_factor}')
+  if config.scale_steps is not None:
+    _integer('scale_steps', config.scale_steps, 1)
+  if isinstance(config.output_bits, bool) or config.output_bits not in (8, 16):
+    _fail('output_bits', f'must be 8 or 16; got {config.output_bits!r}')
   for field in ('tensorboard', 'remat', 'compilation_cache', 'original_colors',
-                'color_transfer'):
+                'color_transfer', 'shard_spatial', 'loss.normalize_gradients'):
     if not isinstance(config[field], bool):
       _fail(field, f'must be True or False; got {config[field]!r}')
+  _many(config)
   if not isinstance(config.init, str) or (config.init not in objective.INITS
                                           and not os.path.isfile(config.init)):
     _fail('init', f'must be one of {", ".join(objective.INITS)} or an existing image file; '
@@ -85,6 +94,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _layers('loss.style_layers', loss.style_layers)
   if not loss.content_layers and not loss.style_layers:
     _fail('loss.style_layers', 'content_layers and style_layers are both empty')
+  multiscale.heights(config.height, config.scales, config.scale_factor,
+                     objective.min_side(tuple(loss.content_layers) + tuple(loss.style_layers)))
   for field in ('content_weight', 'style_weight', 'tv_weight'):
     _weight(f'loss.{field}', loss[field])
   _weight('loss.tv_power', loss.tv_power, low=1.0)
@@ -99,6 +110,24 @@ def validate(config: ml_collections.ConfigDict) -> None:
       _weight('loss.style_layer_weights', w)
 
   _optim(config.optimizer, dict(config.optim[config.optimizer]))
+
+
+def _many(config: ml_collections.ConfigDict) -> None:
+  """contents, frames and frames_steps: many content images instead of `content`."""
+  given = [field for field in ('content', 'contents', 'frames') if config[field] is not None]
+  if len(given) > 1:
+    _fail(given[-1], f'set only one of content, contents and frames; got {" and ".join(given)}')
+  for field in ('contents', 'frames'):
+    if config[field] is not None:
+      many.inputs(field, config[field])
+      if config.scales != 1:
+        _fail('scales', f'must be 1 with {field}; got {config.scales}')
+      if config.shard_spatial:
+        _fail('shard_spatial', f'must be False with {field}')
+  if config.frames_steps is not None:
+    if config.frames is None:
+      _fail('frames_steps', 'applies to frames, which is unset')
+    _integer('frames_steps', config.frames_steps, 1)
 
 
 def _per_style(field: str, value: Any, n: int) -> None:

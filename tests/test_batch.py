@@ -55,6 +55,22 @@ def test_members_equal_their_solo_solves():
   assert np.abs(together[0] - together[2]).max() > 1.0  # the members differ
 
 
+def test_members_with_their_own_contents_equal_their_solo_solves():
+  obj, solver, weights, starts = _problem()
+  rng = np.random.default_rng(1)
+  others = [obj.with_content(rng.uniform(0, 255, (24, 32, 3)).astype(np.float32))
+            for _ in range(2)]
+  members = [obj, *others]
+  together = batch.solve(obj, [weights[1]] * 3, starts, solver, [0, 4],
+                         contents=[o.params.content for o in members])
+  for i, member in enumerate(members):
+    alone = optimize.minimize(solver, lambda x, p: 0.0, starts[i],
+                              member.params._replace(weights=weights[1]), [0, 4],
+                              lambda *_: None)
+    np.testing.assert_allclose(together[i], alone.x, atol=1e-2, rtol=0)
+  assert np.abs(together[1] - together[2]).max() > 1.0  # the contents differ
+
+
 def test_one_and_four_devices_agree(tmp_path):
   out = tmp_path / 'four.npy'
   code = ('import sys; sys.path.insert(0, "tests"); import jax, test_batch; '

@@ -35,10 +35,10 @@ def _progress(steps):
 def test_round_trip_is_exact(tmp_path):
   solver, x, state, p = _progress(2)
   digest = checkpoint.config_hash(default.get_config())
-  checkpoint.save(tmp_path / 'c.npz', checkpoint.Checkpoint(2, x, state, 1.5), digest)
-  like = (x, optimize.state_shape(solver, x, p))
-  got = checkpoint.restore(tmp_path / 'c.npz', like, digest)
-  assert got.step == 2 and got.wall_s == 1.5
+  checkpoint.save(tmp_path / 'c.npz', checkpoint.Checkpoint(2, x, state, 1.5, 3), digest)
+  like = {3: (x, optimize.state_shape(solver, x, p))}
+  got = checkpoint.restore(tmp_path / 'c.npz', like.__getitem__, digest)
+  assert got.step == 2 and got.wall_s == 1.5 and got.scale == 3
   for a, b in zip(jax.tree.leaves((x, state)), jax.tree.leaves((got.x, got.state))):
     np.testing.assert_array_equal(a, b)
 
@@ -51,13 +51,22 @@ def test_config_hash_ignores_cadence_only():
   assert checkpoint.config_hash(a) != checkpoint.config_hash(b)
 
 
+def test_steps_count_for_earlier_scales_without_scale_steps():
+  a, b = default.get_config(), default.get_config()
+  a.scales = b.scales = 2
+  b.steps = 7
+  assert checkpoint.config_hash(a) != checkpoint.config_hash(b)
+  a.scale_steps = b.scale_steps = 5
+  assert checkpoint.config_hash(a) == checkpoint.config_hash(b)
+
+
 def test_refuses_other_config_and_other_shapes(tmp_path):
   solver, x, state, p = _progress(1)
   checkpoint.save(tmp_path / 'c.npz', checkpoint.Checkpoint(1, x, state, 0.0), 'a')
-  like = (x, optimize.state_shape(solver, x, p))
+  like = lambda scale: (x, optimize.state_shape(solver, x, p))
   with pytest.raises(InputError, match='different config'):
     checkpoint.restore(tmp_path / 'c.npz', like, 'b')
-  other = (jnp.zeros(5), optimize.state_shape(solver, jnp.zeros(5), jnp.zeros(5)))
+  other = lambda scale: (jnp.zeros(5), optimize.state_shape(solver, jnp.zeros(5), jnp.zeros(5)))
   with pytest.raises(InputError, match='does not match'):
     checkpoint.restore(tmp_path / 'c.npz', other, 'a')
   (tmp_path / 'bad.npz').write_bytes(b'junk')

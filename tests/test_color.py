@@ -123,7 +123,7 @@ def test_output_rgb_applies_original_colors_when_asked():
   x = image.preprocess(stylised)
   plain = cli.output_rgb(config, x, content)
   assert plain.dtype == np.float32 and plain.shape == (16, 24, 3)
-  np.testing.assert_array_equal(plain, image.deprocess(x))
+  np.testing.assert_allclose(plain, stylised, atol=1e-3)  # unrounded
   config.original_colors = True
   kept = cli.output_rgb(config, jnp.asarray(x), content)
   np.testing.assert_allclose(kept, color.transfer_luminance(plain, content))

@@ -2,6 +2,7 @@
 
 import builtins
 import os
+import pathlib
 import struct
 import zlib
 
@@ -356,6 +357,43 @@ def test_save_rounds_and_clips_floats(tmp_path):
   path = tmp_path / 'f.png'
   image.save(path, np.array([[[-5.0, 127.6, 400.0]]]))
   np.testing.assert_array_equal(image.load(path), [[[0, 128, 255]]])
+
+
+def read_png16(path):
+  """The samples of a 48-bit RGB PNG with unfiltered rows (as image.save
+  writes it), uint16 (H, W, 3)."""
+  data = pathlib.Path(path).read_bytes()
+  assert data[:8] == b'\x89PNG\r\n\x1a\n'
+  chunks, pos = {}, 8
+  while pos < len(data):
+    size, kind = struct.unpack('>I4s', data[pos:pos + 8])
+    chunks[kind] = chunks.get(kind, b'') + data[pos + 8:pos + 8 + size]
+    pos += size + 12
+  width, height, depth, color_type = struct.unpack('>IIBB', chunks[b'IHDR'][:10])
+  assert (depth, color_type) == (16, 2)
+  rows = np.frombuffer(zlib.decompress(chunks[b'IDAT']), np.uint8).reshape(height, -1)
+  assert not rows[:, 0].any()
+  return rows[:, 1:].copy().view('>u2').reshape(height, width, 3).astype(np.uint16)
+
+
+def test_save_16_bit_png_keeps_the_unrounded_values(tmp_path):
+  rgb = np.random.default_rng(3).uniform(-10, 265, (5, 7, 3)).astype(np.float32)
+  path = tmp_path / 'deep.png'
+  image.save(path, rgb, bits=16)
+  got = read_png16(path)
+  want = np.rint(np.clip(rgb.astype(np.float64), 0, 255) / 255 * 65535)
+  np.testing.assert_array_equal(got, want)
+  assert np.mean(got % 257 != 0) > 0.9  # not an 8-bit image scaled
+  with Image.open(path) as img:  # Pillow decodes it too, keeping the high bytes
+    assert img.size == (7, 5)
+    np.testing.assert_array_equal(np.asarray(img), got >> 8)
+
+
+def test_save_16_bit_is_png_only(tmp_path):
+  with pytest.raises(image.ImageError) as e:
+    image.save(tmp_path / 'x.jpg', _rgb(2, 2), bits=16)
+  assert 'use .png' in _assert_image_error(e, tmp_path / 'x.jpg')
+  assert os.listdir(tmp_path) == []
 
 
 def test_save_jpeg_by_extension(tmp_path):

@@ -109,3 +109,15 @@ def test_gradients_match_finite_differences():
       d[1, 2, 1] = 1e-6
       numeric = (fn(x + d) - fn(x - d)) / 2e-6
       assert grad[1, 2, 1] == pytest.approx(float(numeric), rel=1e-5, abs=1e-8)
+
+
+@pytest.mark.parametrize('weight', [0.5, 30.0])
+def test_normalize_gradient_keeps_the_value_and_gives_the_gradient_l1_norm_weight(weight):
+  """A term weight·L(F): its gradient into F has the direction of ∇L and L1 norm `weight`."""
+  target = losses.style_target(P)
+  for loss in (lambda f: losses.content_loss(f, P), lambda f: losses.style_loss(f, target)):
+    normalized = lambda f: weight * loss(losses.normalize_gradient(f, weight))
+    assert float(normalized(F)) == pytest.approx(weight * float(loss(F)))
+    grad, raw = jax.grad(normalized)(F), jax.grad(loss)(F)
+    assert float(jnp.sum(jnp.abs(grad))) == pytest.approx(weight, rel=1e-6)
+    np.testing.assert_allclose(grad, weight * raw / jnp.sum(jnp.abs(raw)), rtol=1e-6)

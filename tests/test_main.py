@@ -10,6 +10,9 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from jaxstyle import image
+import test_image
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -82,6 +85,19 @@ def test_several_styles_with_blend_weights_and_masks(images, tmp_path):
   assert config['style_blend_weights'] == [0.3, 0.7] and config['style_masks'] == masks
 
 
+def test_sixteen_bit_output_keeps_the_unrounded_result(images, tmp_path):
+  result = cli('--config', 'configs/default.py', f'--config.content={images["content"]}',
+               f'--config.style={images["style"]}', '--config.height=32', '--config.steps=2',
+               '--config.output_bits=16', f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr
+  with np.load(tmp_path / 'checkpoint.npz') as f:
+    x = f['leaf_000']
+  rgb = image.deprocess_float(x).astype(np.float64)  # the run's output, unrounded
+  got = test_image.read_png16(tmp_path / 'final.png')
+  np.testing.assert_array_equal(got, np.rint(rgb / 255 * 65535))
+  assert np.mean(got % 257 != 0) > 0.9  # not an 8-bit image scaled
+
+
 def test_default_inputs_run(tmp_path):
   result = cli('--config', 'configs/keras_example.py', '--config.height=32',
                '--config.steps=2', f'--workdir={tmp_path}')
@@ -108,6 +124,8 @@ BAD = {
     'style and styles': (['--config.styles=("{style}",)'], 'either style or styles'),
     'blend weights length': (['--config.style_blend_weights=(1.0, 2.0)'], 'style_blend_weights'),
     'missing mask': (['--config.style_masks=("/nonexistent/m.png",)'], 'style_masks'),
+    'too many scales': (['--config.scales=3', '--config.scale_factor=2'], 'config.scales'),
+    'bad output bits': (['--config.output_bits=12'], 'config.output_bits'),
 }
 
 
@@ -168,8 +186,8 @@ def test_workdir_that_is_a_file(images, tmp_path):
 
 
 @pytest.mark.parametrize('overrides, expected', [
-    (['--config.loss.style_weight=1e38'], 'step 0: loss not finite; no checkpoint was written'),
-    (['--config.init=noise', '--config.loss.tv_weight=3e38'], 'step 0: loss not finite'),
+    (['--config.loss.style_weight=1e38'], 'not finite; no checkpoint was written'),
+    (['--config.init=noise', '--config.loss.tv_weight=3e38'], 'not finite'),
 ])
 def test_numerical_failure_exits_4(overrides, expected,
                                                                       images, tmp_path):
@@ -178,5 +196,7 @@ def test_numerical_failure_exits_4(overrides, expected,
                '--config.log_every=1', *overrides, f'--workdir={tmp_path}')
   assert result.returncode == 4, result.stderr
   line = result.stderr.strip().splitlines()[-1]
-  assert line.startswith('jaxstyle: error: step') and expected in line, line
+  assert line.startswith('jaxstyle: error: step 0: ') and expected in line, line
+  bad = line.split(': ')[3].split(' not finite')[0].split(', ')
+  assert 'loss' in bad, line
   assert not (tmp_path / 'final.png').exists()

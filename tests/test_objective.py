@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import default, keras_example
-from jaxstyle import image, losses, objective, optimize, vgg
+from jaxstyle import image, losses, main, objective, optimize, vgg
 from jaxstyle.errors import InputError
 
 
@@ -251,3 +251,60 @@ def test_two_masked_styles_paint_their_own_halves(variables, tmp_path):
   rgb = image.deprocess(x).astype(np.float64)
   left, right = rgb[:, :12].mean(axis=(0, 1)), rgb[:, 20:].mean(axis=(0, 1))
   assert left[0] - left[2] > 60 and right[2] - right[0] > 60, (left, right)
+
+
+LAYERS = dict(content_layers=('block2_conv2',), style_layers=('block1_conv1', 'block2_conv1'))
+
+
+def test_normalized_gradients_are_each_terms_unit_l1_gradient_times_its_weight(variables):
+  """With loss.normalize_gradients the loss is the same, and the image's
+  gradient is what each term pushing its layer's features with L1 norm equal
+  to its weight gives: α at the content layer, β·w_l at each style layer."""
+  config = _config(content_weight=2.0, style_weight=30.0, style_layer_weights=(0.25, 0.75),
+                   **LAYERS)
+  plain = objective.build(config, _rgb(0), _rgb(1), variables)
+  config.loss.normalize_gradients = True
+  normalized = objective.build(config, _rgb(0), _rgb(1), variables)
+  x = plain.initial('noise')
+  value, grad = normalized.value_and_grad(x)
+  assert float(value) == pytest.approx(float(plain.loss(x)), rel=1e-6)
+
+  p = plain.params
+  feats, backward = jax.vjp(lambda x: plain.spec.features(variables, x), x)
+  unit = lambda g: g / jnp.sum(jnp.abs(g))
+  push = {l: jnp.zeros_like(f) for l, f in feats.items()}
+  push['block2_conv2'] += 2.0 * unit(jax.grad(losses.content_loss)(
+      feats['block2_conv2'], p.content['block2_conv2']))
+  for layer, layer_weight in zip(LAYERS['style_layers'], (0.25, 0.75)):
+    push[layer] += 30.0 * layer_weight * unit(jax.grad(losses.blended_style_loss)(
+        feats[layer], p.style.grams[layer], p.weights.style_blend))
+  expected, = backward(push)
+  np.testing.assert_allclose(grad, expected, rtol=1e-4,
+                             atol=1e-5 * float(jnp.abs(expected).max()))
+  assert float(jnp.abs(grad - plain.value_and_grad(x)[1]).max()) > 1e-3  # it changed
+
+
+def test_lbfgs_decreases_the_loss_with_normalized_gradients(variables):
+  config = _config(normalize_gradients=True, **LAYERS)
+  obj = objective.build(config, _rgb(0), _rgb(1), variables)
+  solver = optimize.make('lbfgs', functools.partial(objective.scalar, spec=obj.spec),
+                         dict(config.optim.lbfgs))
+  x0 = obj.initial('uniform')
+  x = optimize.minimize(solver, lambda x, p: 0.0, x0, obj.params, [0, 5], lambda *_: None).x
+  assert float(obj.loss(x)) < 0.5 * float(obj.loss(x0))
+
+
+@pytest.mark.parametrize('normalize', [False, True])
+def test_grad_norms_are_the_norms_of_each_weighted_terms_gradient(variables, normalize):
+  config = _config(content_weight=2.0, style_weight=30.0, tv_weight=1e-3,
+                   normalize_gradients=normalize, **LAYERS)
+  obj = objective.build(config, _rgb(0), _rgb(1), variables)
+  x, params, spec = obj.initial('noise'), obj.params, obj.spec
+  got = jax.jit(main.report, static_argnames='spec')(x, params, spec)
+  assert set(objective.GRAD_NORMS) <= set(got)
+  for name, term, weight in (('grad_norm_content', 'content_loss', 2.0),
+                             ('grad_norm_style', 'style_loss', 30.0),
+                             ('grad_norm_tv', 'tv_loss', 1e-3)):
+    grad = jax.grad(lambda x: weight * objective.terms(x, params, spec)[term])(x)
+    assert float(got[name]) == pytest.approx(float(jnp.linalg.norm(grad)), rel=1e-5), name
+    assert float(got[name]) > 0

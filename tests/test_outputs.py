@@ -10,7 +10,8 @@ from jaxstyle import checkpoint, outputs
 from jaxstyle.errors import NumericalError
 from jaxstyle.optimize import Progress
 
-TERMS = {'loss': 3.0, 'content_loss': 1.0, 'style_loss': 2.0, 'tv_loss': 0.0, 'image': 5.0}
+TERMS = {'loss': 3.0, 'content_loss': 1.0, 'style_loss': 2.0, 'tv_loss': 0.0,
+         'grad_norm_content': 0.5, 'grad_norm_style': 4.0, 'grad_norm_tv': 0.0, 'image': 5.0}
 
 
 def _config(**fields):
@@ -36,12 +37,14 @@ def test_non_finite_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   recorder.close()
   with np.load(tmp_path / checkpoint.FILENAME) as f:
     assert int(f['step']) == 2 and np.all(f['leaf_000'] == 2.0)
-  steps = [json.loads(l)['step'] for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
-  assert steps == [0, 1, 2]
+  records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['step'] for r in records] == [0, 1, 2]
+  assert records[0]['grad_norm_style'] == 4.0 and set(records[0]) == {
+      'step', 'scale', *outputs.SCALARS, 'wall_s'}
 
 
 def test_resumed_recorder_drops_metrics_after_the_checkpoint(tmp_path):
-  lines = [json.dumps({'step': s, **{k: 1.0 for k in outputs.TERMS}, 'wall_s': s})
+  lines = [json.dumps({'step': s, 'scale': 0, **{k: 1.0 for k in outputs.TERMS}, 'wall_s': s})
            for s in range(6)]
   (tmp_path / 'metrics.jsonl').write_text('\n'.join(lines) + '\n')
   resumed = checkpoint.Checkpoint(3, None, None, 3.0)
@@ -52,3 +55,22 @@ def test_resumed_recorder_drops_metrics_after_the_checkpoint(tmp_path):
   assert [r['step'] for r in records] == [0, 1, 2, 3, 4]
   assert records[-1]['wall_s'] >= 3.0
   assert (tmp_path / 'loss_curve.png').stat().st_size > 0
+
+
+def test_scales_count_steps_on_and_checkpoint_at_their_ends(tmp_path):
+  config = _config()
+  config.log_every = config.checkpoint_every = 0
+  recorder = outputs.Recorder(tmp_path, config, 'digest', steps=5)
+  for scale, first, last, local_steps in ((0, 0, 2, (0, 2)), (1, 2, 5, (0, 3))):
+    recorder.begin_scale(scale, first, last)
+    for step in local_steps:
+      recorder(_progress(step), TERMS)
+    with np.load(tmp_path / checkpoint.FILENAME) as f:
+      assert (int(f['step']), int(f['scale'])) == (last, scale)
+  recorder.close()
+  records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [(r['scale'], r['step']) for r in records] == [(0, 0), (0, 2), (1, 2), (1, 5)]
+  resumed = checkpoint.Checkpoint(2, None, None, 1.0, scale=0)
+  outputs.Recorder(tmp_path, _config(), 'digest', resumed, steps=5).close()
+  records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [(r['scale'], r['step']) for r in records] == [(0, 0), (0, 2)]

@@ -1,0 +1,199 @@
+"""Many content images under one style: `contents`, solved together as one
+batch, and `frames`, a video's frames solved in order.
+
+Every image is loaded at `height` px and resized to the first one's width, so
+all share one shape, one compile and the style targets, computed once.
+`contents` runs as batch.solve batches of batch.size members (sharded over
+the devices), each member with its own content targets. `frames` starts the first frame from `init` and
+every later one from the previous frame's result, for `frames_steps` steps (a
+warm start; there is no optical-flow temporal loss). Each input gets
+<workdir>/<field>/<stem>.png and <stem>.metrics.jsonl; a rerun of `frames`
+skips the frames already written.
+"""
+import collections
+from collections.abc import Callable
+import functools
+import math
+import os
+import pathlib
+import tempfile
+from typing import Any, NoReturn
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+from PIL import Image
+
+from jaxstyle import batch, checkpoint, cli, files, image, memory, objective, optimize, outputs
+from jaxstyle import vgg
+from jaxstyle import workdir as workdir_lib
+from jaxstyle.errors import InputError, NumericalError
+
+# In the frames folder: the config_hash of the run that wrote its frames.
+CONFIG_HASH = 'config_hash.txt'
+
+
+def inputs(field: str, value: Any) -> list[pathlib.Path]:
+  """The images config.<field> names: every image file (by extension) of a
+  folder, sorted by name, or, for `contents`, a tuple of paths.
+
+  Raises:
+    InputError: naming the field, for any other value, a folder without
+      images, or two images of one stem (the outputs are named after them).
+  """
+  def fail(problem: str) -> NoReturn:
+    raise InputError(f'config.{field}: {problem}')
+
+  if isinstance(value, str) and os.path.isdir(value):
+    extensions = Image.registered_extensions()  # loads Pillow's plugins, fills Image.OPEN
+    readable = lambda p: extensions.get(p.suffix.lower()) in Image.OPEN
+    paths = sorted((p for p in pathlib.Path(value).iterdir() if p.is_file() and readable(p)),
+                   key=lambda p: p.name)
+    if not paths:
+      fail(f'{value} holds no image file')
+  elif (field == 'contents' and isinstance(value, (tuple, list)) and value
+        and all(isinstance(p, str) for p in value)):
+    paths = [pathlib.Path(p) for p in value]
+  else:
+    kinds = 'an existing folder' + (' or a non-empty tuple of image paths'
+                                    if field == 'contents' else '')
+    fail(f'must be {kinds}; got {value!r}')
+  twice = [stem for stem, n in collections.Counter(p.stem for p in paths).items() if n > 1]
+  if twice:
+    fail(f'two images are named {twice[0]}; the outputs are named after the inputs')
+  return paths
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
+        start_over: bool = False) -> pathlib.Path:
+  """Stylises config.contents or config.frames (a validated config); returns
+  the folder of the outputs. Every input but later frames is read before
+  anything is written. `start_over`: restyle frames a previous run wrote."""
+  field = 'contents' if config.contents is not None else 'frames'
+  paths = inputs(field, config[field])
+  out = workdir_lib.check(workdir)
+  first = config.copy_and_resolve_references()
+  first.content = str(paths[0])
+  with tempfile.TemporaryDirectory() as scratch:
+    content, style = cli.load_inputs(first, pathlib.Path(scratch))
+  load = functools.partial(image.load, height=content.shape[0], width=content.shape[1])
+  contents = [content, *map(load, paths[1:])] if field == 'contents' else None
+  spec = objective.spec_from(config)
+  optim = dict(config.optim[config.optimizer])
+  if field == 'frames':  # batch.size checks the batch's memory
+    memory.preflight(spec.layers, *content.shape[:2], history_size=optim.get('history_size', 0),
+                     pooling=spec.pooling, content_layers=spec.content_layers,
+                     masked_styles=len(config.style_masks or ()))
+  if config.compilation_cache:
+    cli.compilation_cache(out.absolute().parent / '.jax_cache')
+  obj = objective.build(config, content, style, vgg.load_variables(config.weights))
+  solver = optimize.make(config.optimizer, functools.partial(objective.scalar, spec=spec), optim)
+  folder = out / field
+  with workdir_lib.lock(out):
+    pending = (_pending(folder, paths, checkpoint.config_hash(config), start_over)
+               if field == 'frames' else None)
+    files.write_text(out / 'config.json', config.to_json_best_effort(indent=2) + '\n')
+    if field == 'contents':
+      _contents(config, obj, solver, optim, paths, contents, folder)
+    else:
+      _frames(config, obj, solver, paths, content, folder, pending, load)
+  return folder
+
+
+def _write(config: ml_collections.ConfigDict, folder: pathlib.Path, stem: str,
+           metrics: list[dict[str, float]], x: Any, content_rgb: np.ndarray) -> None:
+  """<stem>.metrics.jsonl, then <stem>.png of x (network space) unless x is None."""
+  files.write_jsonl(folder / f'{stem}.metrics.jsonl', metrics)
+  if x is not None:
+    image.save(folder / f'{stem}.png', cli.output_rgb(config, x, content_rgb),
+               bits=config.output_bits)
+
+
+def _contents(config: ml_collections.ConfigDict, obj: objective.Objective,
+              solver: optimize.Solver, optim: dict[str, Any], paths: list[pathlib.Path],
+              contents: list[np.ndarray], folder: pathlib.Path) -> None:
+  """Solves every content image in batches of batch.size; writes this process's."""
+  objectives = [obj, *map(obj.with_content, contents[1:])]
+  devices = batch.mesh()
+  size = batch.size(obj.spec, *contents[0].shape[:2], optim.get('history_size', 0),
+                    devices.size, len(config.style_masks or ()))
+  at = optimize.stops(config.steps, (config.log_every,))
+  failed = []
+  for start in range(0, len(paths), size):
+    members = objectives[start:start + size]
+    history = batch.History(f'contents {start + 1}-{start + len(members)} of {len(paths)}',
+                            config.steps, len(members))
+    x = batch.solve(obj, [obj.params.weights] * len(members),
+                    [o.initial(config.init, config.seed, config.init_noise) for o in members],
+                    solver, at, history, devices, [o.params.content for o in members])
+    for i in batch.local_members(len(members), devices):
+      metrics = history.member(i)
+      finite = (all(math.isfinite(v) for v in metrics[-1].values())
+                and bool(np.isfinite(x[i]).all()))
+      path = paths[start + i]
+      _write(config, folder, path.stem, metrics, x[i] if finite else None, contents[start + i])
+      if not finite:
+        failed.append(path.name)
+  if failed:
+    raise NumericalError(f'config.contents: the result of {", ".join(failed)} is not finite; '
+                         'its metrics are written, its picture is not')
+
+
+def _pending(folder: pathlib.Path, paths: list[pathlib.Path], digest: str,
+             start_over: bool) -> list[bool]:
+  """Which frames are still to solve: those without a picture from an earlier
+  run of this config. Starting afresh (no earlier run, or `start_over`)
+  deletes the inputs' old outputs first.
+
+  Raises:
+    InputError: another config wrote the frames and not `start_over`.
+  """
+  saved = folder / CONFIG_HASH
+  resume = saved.exists() and not start_over
+  if resume and saved.read_text().strip() != digest:
+    raise InputError(f'{folder} holds frames of a different config; pass --start_over to '
+                     'restyle them, or use another --workdir')
+  if not resume:
+    for path in paths:
+      for name in (f'{path.stem}.png', f'{path.stem}.metrics.jsonl'):
+        (folder / name).unlink(missing_ok=True)
+    files.write_text(saved, digest + '\n')
+  return [not (folder / f'{p.stem}.png').exists() for p in paths]
+
+
+def _frames(config: ml_collections.ConfigDict, obj: objective.Objective,
+            solver: optimize.Solver, paths: list[pathlib.Path], first: np.ndarray,
+            folder: pathlib.Path, pending: list[bool],
+            load: Callable[[pathlib.Path], np.ndarray]) -> None:
+  """Solves the pending frames in order: the first from config.init, each
+  later one from the previous frame's result (in memory, or its picture when
+  an earlier run wrote it)."""
+  report = functools.partial(objective.terms_and_grad_norms, spec=obj.spec)
+  x = None  # the previous frame's result, network space
+  for k, path in enumerate(paths):
+    if not pending[k]:
+      x = None
+      continue
+    if k == 0:
+      rgb, frame, steps = first, obj, config.steps
+      start = obj.initial(config.init, config.seed, config.init_noise)
+    else:
+      rgb = load(path)
+      frame, steps = obj.with_content(rgb), config.frames_steps or config.steps
+      start = x if x is not None else image.preprocess(load(folder / f'{paths[k - 1].stem}.png'))
+    metrics = []
+
+    def record(progress, values, path=path, steps=steps, metrics=metrics):
+      values = {name: float(v) for name, v in jax.device_get(values).items()}
+      bad = [name for name, v in values.items() if not math.isfinite(v)]
+      if bad:
+        raise NumericalError(f'config.frames: {path.name} step {progress.step}: '
+                             f'{", ".join(bad)} not finite; the frames before it are written')
+      metrics.append({'step': progress.step, **{name: values[name] for name in outputs.SCALARS}})
+      logging.info('frame %s: step %d/%d, loss %.4g', path.name, progress.step, steps,
+                   values['loss'])
+
+    x = optimize.minimize(solver, report, start, frame.params,
+                          optimize.stops(steps, (config.log_every,)), record).x
+    _write(config, folder, path.stem, metrics, x, rgb)

@@ -1,0 +1,89 @@
+"""shard_spatial: one image split along its width over 4 (CPU) devices gives
+the loss, gradient and L-BFGS solve of the unsplit image."""
+import functools
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+from PIL import Image
+
+from configs import default
+from jaxstyle import checkpoint, cli, main, objective, spatial
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _config(workdir: pathlib.Path, remat: bool = False, width: int = 32):
+  """Two tiny pictures 24 px high, three shallow layers, and L-BFGS with the
+  backtracking line search: quicker to compile for 4 devices than zoom."""
+  rng = np.random.default_rng(0)
+  for name in ('content', 'style'):
+    path = workdir / f'{name}_{width}.png'
+    if not path.exists():
+      Image.fromarray(rng.integers(0, 256, (24, width, 3), np.uint8)).save(path)
+  config = default.get_config()
+  config.update(dict(content=str(workdir / f'content_{width}.png'),
+                     style=str(workdir / f'style_{width}.png'), height=24, steps=3,
+                     remat=remat, tensorboard=False, compilation_cache=False))
+  config.loss.content_layers = ('block2_conv2',)
+  config.loss.style_layers = ('block1_conv1', 'block2_conv1')
+  config.optim.lbfgs.linesearch = 'backtracking'
+  return config
+
+
+def solve(workdir: str, shard: bool) -> dict[str, np.ndarray]:
+  """Loss and gradient at 24x32 px, with and without remat, and main.run's
+  image after 3 L-BFGS steps (with remat)."""
+  workdir = pathlib.Path(workdir)
+  out = {}
+  for remat in (False, True):
+    config = _config(workdir, remat)
+    obj = objective.build(config, *cli.load_inputs(config, workdir))
+    x, params = obj.initial('uniform', 1), obj.params
+    if shard:
+      x, params = spatial.shard((x, params), x.shape)
+    fun = jax.value_and_grad(functools.partial(objective.scalar, spec=obj.spec))
+    compiled = jax.jit(fun).lower(x, params).compile()
+    out[f'loss_{remat}'], grad = compiled(x, params)
+    out[f'grad_{remat}'] = grad
+    if shard:
+      assert grad.sharding.spec == jax.sharding.PartitionSpec(None, None, spatial.AXIS, None)
+      hlo = compiled.as_text()
+      assert 'collective-permute' in hlo and 'all-reduce' in hlo  # halo exchange; Grams
+  config = _config(workdir, remat=True)
+  config.shard_spatial = shard
+  run = workdir / f'run_{shard}'
+  assert Image.open(main.run(config, run)).size == (32, 24)
+  with np.load(run / checkpoint.FILENAME) as f:
+    out['final'] = f['leaf_000']
+  out = {k: np.asarray(v) for k, v in out.items()}
+  np.savez(workdir / f'{shard}.npz', **out)
+  return out
+
+
+def test_four_devices_match_one(tmp_path):
+  code = ('import sys; sys.path.insert(0, "tests"); import jax, test_spatial; '
+          f'assert jax.device_count() == 4; test_spatial.solve({str(tmp_path)!r}, True)')
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=4'}
+  result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert jax.device_count() == 1
+  with np.load(tmp_path / 'True.npz') as f:
+    sharded = dict(f)
+  unsharded = solve(str(tmp_path), False)
+  for remat in (False, True):
+    np.testing.assert_allclose(sharded[f'loss_{remat}'], unsharded[f'loss_{remat}'], rtol=1e-5)
+    grad = unsharded[f'grad_{remat}']
+    np.testing.assert_allclose(sharded[f'grad_{remat}'], grad, atol=1e-4 * np.abs(grad).max())
+  np.testing.assert_allclose(sharded['final'], unsharded['final'], atol=1e-2)
+
+
+def test_width_is_rounded_to_a_multiple_of_the_devices(tmp_path):
+  config = _config(tmp_path, width=30)
+  content, _ = cli.load_inputs(config, tmp_path, width_multiple=4)
+  assert content.shape == (24, 32, 3)
+  assert cli.load_inputs(config, tmp_path)[0].shape == (24, 30, 3)
