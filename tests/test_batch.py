@@ -1,11 +1,8 @@
 """Batched solves: each member reaches what it reaches alone, on 1 or 4 devices."""
 import functools
-import os
-import pathlib
-import subprocess
-import sys
 
 import jax
+import four_devices
 import numpy as np
 import pytest
 
@@ -13,7 +10,6 @@ from configs import default
 from jaxstyle import batch, objective, optimize
 from jaxstyle.errors import ResourceError
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 SETTINGS = [(1e3, 0.0, 0), (1e4, 10.0, 1), (1e5, 0.0, 2)]  # style weight, TV weight, seed
 
 
@@ -73,12 +69,7 @@ def test_members_with_their_own_contents_equal_their_solo_solves():
 
 def test_one_and_four_devices_agree(tmp_path):
   out = tmp_path / 'four.npy'
-  code = ('import sys; sys.path.insert(0, "tests"); import jax, test_batch; '
-          f'assert jax.device_count() == 4; test_batch.solve_batch({str(out)!r})')
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=4'}
-  result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-  assert result.returncode == 0, result.stderr[-2000:]
+  four_devices.run('test_batch', f'solve_batch({str(out)!r})')
   assert jax.device_count() == 1
   np.testing.assert_allclose(np.load(out), solve_batch(), atol=1e-2, rtol=0)
 

@@ -1,19 +1,16 @@
 """shard_spatial: one image split along its width over 4 (CPU) devices gives
 the loss, gradient and L-BFGS solve of the unsplit image."""
 import functools
-import os
 import pathlib
-import subprocess
-import sys
 
 import jax
+import four_devices
 import numpy as np
 from PIL import Image
 
 from configs import default
 from jaxstyle import checkpoint, cli, main, objective, spatial
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _config(workdir: pathlib.Path, remat: bool = False, width: int = 32):
@@ -65,12 +62,7 @@ def solve(workdir: str, shard: bool) -> dict[str, np.ndarray]:
 
 
 def test_four_devices_match_one(tmp_path):
-  code = ('import sys; sys.path.insert(0, "tests"); import jax, test_spatial; '
-          f'assert jax.device_count() == 4; test_spatial.solve({str(tmp_path)!r}, True)')
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=4'}
-  result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-  assert result.returncode == 0, result.stderr[-2000:]
+  four_devices.run('test_spatial', f'solve({str(tmp_path)!r}, True)')
   assert jax.device_count() == 1
   with np.load(tmp_path / 'True.npz') as f:
     sharded = dict(f)
