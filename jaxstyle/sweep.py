@@ -47,6 +47,9 @@ BATCHED = ('loss.content_weight', 'loss.style_weight', 'loss.style_layer_weights
            'style_blend_weights')
 # Fields that change what is written, not what is computed.
 _CADENCE = ('log_every', 'save_every', 'checkpoint_every', 'tensorboard', 'sweep')
+# jaxstyle.main options a sweep does not run, with the value that turns them off.
+_SINGLE_RUN = {'scales': 1, 'shard_spatial': False, 'output_bits': 8, 'contents': None,
+               'frames': None}
 TERMS = ('loss', 'content_loss', 'style_loss', 'tv_loss')
 
 
@@ -71,6 +74,10 @@ def plan(config: ml_collections.ConfigDict) -> list[Point]:
   if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
     raise InputError(f'config.sweep.batch_size: must be an integer ≥ 0 (0: automatic); '
                      f'got {batch_size!r}')
+  for field, plain in _SINGLE_RUN.items():
+    if config.get(field, plain) != plain:
+      raise InputError(f'config.{field}: not supported in a sweep (it is a jaxstyle.main '
+                       f'option); leave it at {plain!r}')
   points = []
   for index, (grid, values) in enumerate(hyper.points(hyper.check(config.sweep.axes))):
     point_config = hyper.apply(config, values)

@@ -38,6 +38,10 @@ def test_plan_checks_every_point_and_names_the_bad_one(tmp_path):
     sweep.plan(config)
   config.sweep.axes = hyper.values('seed', (0, 1, 2))
   assert [p.config.seed for p in sweep.plan(config)] == [0, 1, 2]
+  config.scales = 2
+  with pytest.raises(InputError, match='config.scales: not supported in a sweep'):
+    sweep.plan(config)
+  config.scales = 1
   config.sweep.batch_size = -1
   with pytest.raises(InputError, match='config.sweep.batch_size'):
     sweep.plan(config)
