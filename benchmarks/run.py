@@ -78,7 +78,8 @@ def prepare_inputs(out: pathlib.Path, height: int) -> tuple[pathlib.Path, pathli
 
 
 def run_process(cmd: list[str], log: pathlib.Path) -> dict[str, float]:
-  """Runs cmd from the repo root; whole wall time and the child's peak RSS."""
+  """Runs cmd from the repo root; whole wall time, the child's CPU time (its
+  waited-for descendants included) and peak RSS."""
   start = time.perf_counter()
   with open(log, 'w') as f:
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
@@ -87,7 +88,8 @@ def run_process(cmd: list[str], log: pathlib.Path) -> dict[str, float]:
   code = os.waitstatus_to_exitcode(status)
   if code:
     raise RuntimeError(f'{" ".join(cmd)} failed ({code}); see {log}')
-  return {'wall_s': wall, 'peak_rss_mb': usage.ru_maxrss / 1024}
+  return {'wall_s': wall, 'cpu_s': usage.ru_utime + usage.ru_stime,
+          'peak_rss_mb': usage.ru_maxrss / 1024}
 
 
 def jaxopt_eval_leaf() -> int:

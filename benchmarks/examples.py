@@ -1,0 +1,182 @@
+"""Runs the README's example commands, times them, and makes the README's
+example pictures.
+
+python -m benchmarks.examples --out=docs/examples [--only=NAME,...] [--skip=NAME,...]
+                              [--pictures_only]
+
+An example is a ```sh block of README.md, or a table row's first cell, that
+runs `python -m jaxstyle.main` or `python -m jaxstyle.sweep` with
+`--workdir=runs/NAME`; set-up steps in a block (venv, pip) are left out. Each runs as written, through bash from the
+repository root, with CPU_SIZE[NAME] appended where the README's size is not a
+CPU size, after removing runs/NAME and the compilation cache (runs/.jax_cache),
+so every time includes the compile a first run pays. Examples run one after
+another.
+
+Writes OUT/NAME.jpg (the run's picture: final.png, the contact sheet, or the
+contents or frames side by side), or OUT/shared/NAME.jpg for an example that
+reads ../shared images (those stay out of git), and OUT/times.json and
+OUT/times.md (wall and CPU seconds, peak RSS, exit status). --pictures_only
+makes the pictures of finished workdirs without running anything.
+"""
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import platform
+import re
+import shutil
+import sys
+
+from PIL import Image
+
+from benchmarks import run as bench
+
+README = bench.REPO / 'README.md'
+SHARED = '../shared/'
+THUMB_HEIGHT = 256
+STRIP_HEIGHT = 160
+STRIP_MAX = 4
+# Flags appended to an example whose README size is not a CPU size.
+CPU_SIZE = {'print': '--config.height=256 --config.steps=30'}
+_SETUP = ('python3 -m venv', '. .venv/bin/activate', 'pip install')
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+  name: str      # runs/NAME, the workdir
+  command: str   # bash, from the repository root
+  shared: bool   # reads ../shared images
+
+
+def examples(readme: str) -> list[Example]:
+  """The README's example commands, set-up steps removed: code blocks in
+  README order, then table rows."""
+  blocks = re.findall(r'```sh\n(.*?)```', readme, flags=re.DOTALL)
+  cells = re.findall(r'^\|\s*`(python -m jaxstyle\.[^`]*)`', readme, flags=re.MULTILINE)
+  found = []
+  for block in blocks + cells:
+    if not re.search(r'python -m jaxstyle\.(main|sweep)\b', block):
+      continue
+    steps = [s.strip() for s in block.strip().split(' && ')]
+    command = ' && '.join(s for s in steps if not s.startswith(_SETUP))
+    workdir = re.search(r'--workdir=runs/([\w.-]+)', command)
+    if workdir is None:
+      raise ValueError(f'README example without --workdir=runs/NAME: {command[:60]}')
+    found.append(Example(workdir.group(1), command, SHARED in command))
+  names = [e.name for e in found]
+  if len(set(names)) != len(names):
+    raise ValueError(f'README examples share a workdir: {names}')
+  return found
+
+
+def _strip(paths: list[pathlib.Path]) -> Image.Image:
+  """Up to STRIP_MAX of the pictures, evenly spaced, side by side."""
+  chosen = paths[::max(1, -(-len(paths) // STRIP_MAX))]
+  tiles = [_fit(Image.open(p).convert('RGB'), STRIP_HEIGHT) for p in chosen]
+  strip = Image.new('RGB', (sum(t.width for t in tiles), STRIP_HEIGHT), 'white')
+  x = 0
+  for tile in tiles:
+    strip.paste(tile, (x, 0))
+    x += tile.width
+  return strip
+
+
+def _fit(picture: Image.Image, height: int) -> Image.Image:
+  if picture.height <= height:
+    return picture
+  width = round(picture.width * height / picture.height)
+  return picture.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def picture(workdir: pathlib.Path) -> Image.Image:
+  """The run's result as one small RGB picture."""
+  for name in ('contact_sheet.png', 'final.png'):
+    if (workdir / name).is_file():
+      return _fit(Image.open(workdir / name).convert('RGB'), THUMB_HEIGHT)
+  for folder in ('contents', 'frames'):
+    paths = sorted((workdir / folder).glob('*.png'))
+    if paths:
+      return _strip(paths)
+  raise FileNotFoundError(f'{workdir}: no final.png, contact_sheet.png, contents/ or frames/')
+
+
+def picture_path(out: pathlib.Path, example: Example) -> pathlib.Path:
+  return (out / 'shared' if example.shared else out) / f'{example.name}.jpg'
+
+
+def run(example: Example) -> dict:
+  """Runs the example from a fresh workdir and a cold compilation cache."""
+  runs = bench.REPO / 'runs'
+  for stale in (runs / example.name, runs / '.jax_cache'):
+    shutil.rmtree(stale, ignore_errors=True)
+  command = ' '.join([example.command, CPU_SIZE.get(example.name, '')]).strip()
+  log = runs / f'{example.name}.log'
+  log.parent.mkdir(exist_ok=True)
+  env_path = f'{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ["PATH"]}'
+  os.environ['PATH'] = env_path  # `python` in the README is this interpreter.
+  record = {'name': example.name, 'command': command, 'log': str(log)}
+  try:
+    record.update(bench.run_process(['bash', '-c', command], log), status=0)
+  except RuntimeError as e:
+    record.update(status=str(e))
+  return record
+
+
+def table(records: list[dict]) -> str:
+  lines = ['| example | wall s | CPU s | peak RSS GB | CPU-size flags added |',
+           '| --- | ---: | ---: | ---: | --- |']
+  for r in records:
+    if r['status'] != 0:
+      lines.append(f'| `{r["name"]}` | failed: {r["status"]} | | | |')
+      continue
+    lines.append(f'| `{r["name"]}` | {r["wall_s"]:.1f} | {r["cpu_s"]:.0f} '
+                 f'| {r["peak_rss_mb"] / 1024:.2f} | {CPU_SIZE.get(r["name"], "")} |')
+  return '\n'.join(lines) + '\n'
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--out', default='docs/examples')
+  parser.add_argument('--only', default='', help='comma-separated example names')
+  parser.add_argument('--skip', default='', help='comma-separated example names')
+  parser.add_argument('--pictures_only', action='store_true')
+  args = parser.parse_args()
+  chosen = examples(README.read_text())
+  names = {e.name for e in chosen}
+  only, skip = ({n for n in s.split(',') if n} for s in (args.only, args.skip))
+  if only - names or skip - names:
+    sys.exit(f'examples: error: unknown example(s) {sorted((only | skip) - names)}; '
+             f'the README has {sorted(names)}')
+  chosen = [e for e in chosen if (not only or e.name in only) and e.name not in skip]
+  out = bench.REPO / args.out
+  records = []
+  for example in chosen:
+    if not args.pictures_only:
+      records.append(run(example))
+      print(json.dumps(records[-1]), flush=True)
+      if records[-1]['status'] != 0:
+        continue
+    path = picture_path(out, example)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture(bench.REPO / 'runs' / example.name).save(path, quality=88)
+    print(path)
+  if records:
+    _write_times(out, records, [e.name for e in examples(README.read_text())])
+
+
+def _write_times(out: pathlib.Path, records: list[dict], order: list[str]) -> None:
+  """Merges records into OUT/times.json (a rerun example replaces its old
+  record), in README order, and writes OUT/times.md from it."""
+  path = out / 'times.json'
+  old = json.loads(path.read_text())['runs'] if path.is_file() else []
+  by_name = {r['name']: r for r in old + records if r['name'] in order}
+  merged = sorted(by_name.values(), key=lambda r: order.index(r['name']))
+  machine = {**bench.machine(), 'platform': platform.platform()}
+  path.write_text(json.dumps({'machine': machine, 'runs': merged}, indent=1))
+  (out / 'times.md').write_text(table(merged))
+  print(table(merged))
+
+
+if __name__ == '__main__':
+  main()
