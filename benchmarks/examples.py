@@ -35,6 +35,7 @@ from benchmarks import run as bench
 README = bench.REPO / 'README.md'
 SHARED = '../shared/'
 THUMB_HEIGHT = 256
+SHEET_SIDE = 900  # contact sheets: their labels must stay legible
 STRIP_HEIGHT = 160
 STRIP_MAX = 4
 # Flags appended to an example whose README size is not a CPU size.
@@ -82,18 +83,19 @@ def _strip(paths: list[pathlib.Path]) -> Image.Image:
   return strip
 
 
-def _fit(picture: Image.Image, height: int) -> Image.Image:
-  if picture.height <= height:
-    return picture
-  width = round(picture.width * height / picture.height)
-  return picture.resize((width, height), Image.Resampling.LANCZOS)
+def _fit(picture: Image.Image, height: int, width: int | None = None) -> Image.Image:
+  """Shrunk, aspect kept, to at most height and width (unset: 4 x height)."""
+  small = picture.copy()
+  small.thumbnail((width or 4 * height, height), Image.Resampling.LANCZOS)
+  return small
 
 
 def picture(workdir: pathlib.Path) -> Image.Image:
   """The run's result as one small RGB picture."""
-  for name in ('contact_sheet.png', 'final.png'):
-    if (workdir / name).is_file():
-      return _fit(Image.open(workdir / name).convert('RGB'), THUMB_HEIGHT)
+  if (workdir / 'contact_sheet.png').is_file():
+    return _fit(Image.open(workdir / 'contact_sheet.png').convert('RGB'), SHEET_SIDE, SHEET_SIDE)
+  if (workdir / 'final.png').is_file():
+    return _fit(Image.open(workdir / 'final.png').convert('RGB'), THUMB_HEIGHT)
   for folder in ('contents', 'frames'):
     paths = sorted((workdir / folder).glob('*.png'))
     if paths:
@@ -115,7 +117,7 @@ def run(example: Example) -> dict:
   log.parent.mkdir(exist_ok=True)
   env_path = f'{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ["PATH"]}'
   os.environ['PATH'] = env_path  # `python` in the README is this interpreter.
-  record = {'name': example.name, 'command': command, 'log': str(log)}
+  record = {'name': example.name, 'command': command, 'log': str(log.relative_to(bench.REPO))}
   try:
     record.update(bench.run_process(['bash', '-c', command], log), status=0)
   except RuntimeError as e:
@@ -128,7 +130,7 @@ def table(records: list[dict]) -> str:
            '| --- | ---: | ---: | ---: | --- |']
   for r in records:
     if r['status'] != 0:
-      lines.append(f'| `{r["name"]}` | failed: {r["status"]} | | | |')
+      lines.append(f'| `{r["name"]}` | failed, see {pathlib.Path(r["log"]).name} | | | |')
       continue
     lines.append(f'| `{r["name"]}` | {r["wall_s"]:.1f} | {r["cpu_s"]:.0f} '
                  f'| {r["peak_rss_mb"] / 1024:.2f} | {CPU_SIZE.get(r["name"], "")} |')

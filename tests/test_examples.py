@@ -95,8 +95,10 @@ def test_picture_prefers_contact_sheet_then_final(tmp_path):
   small = examples.picture(tmp_path)
   assert (small.height, small.width) == (examples.THUMB_HEIGHT, 150)
   assert np.asarray(small).max() == 10
-  _png(tmp_path / 'contact_sheet.png', 100, 100, 200)
-  assert np.asarray(examples.picture(tmp_path)).min() == 200
+  _png(tmp_path / 'contact_sheet.png', examples.SHEET_SIDE, 2 * examples.SHEET_SIDE, 200)
+  sheet = examples.picture(tmp_path)
+  assert (sheet.height, sheet.width) == (examples.SHEET_SIDE // 2, examples.SHEET_SIDE)
+  assert np.asarray(sheet).min() == 200
 
 
 @pytest.mark.parametrize('count, shown', [(2, 2), (8, 4), (5, 3)])
