@@ -113,7 +113,8 @@ def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps:
   cmd = [sys.executable, '-m', 'jaxstyle.main', '--config', 'configs/keras_example.py',
          f'--config.content={content}', f'--config.style={style}',
          f'--config.height={height}', f'--config.steps={steps}',
-         f'--config.optimizer={optimizer}', '--config.log_every=1', '--config.save_every=0',
+         f'--config.optimizer={optimizer}', '--config.log_every=1', '--config.grad_norms=False',
+         '--config.save_every=0',
          '--config.checkpoint_every=0', '--config.tensorboard=False', f'--workdir={run_dir}']
   result = run_process(cmd, workdir.with_suffix('.log'))
   records = [json.loads(l) for l in (run_dir / 'metrics.jsonl').read_text().splitlines()]

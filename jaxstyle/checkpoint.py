@@ -22,8 +22,8 @@ from jaxstyle.errors import InputError
 
 FILENAME = 'checkpoint.npz'
 # Fields that do not change the solve: a checkpoint resumes across them.
-CADENCE = ('steps', 'log_every', 'save_every', 'checkpoint_every', 'original_colors',
-           'output_bits', 'sweep')
+CADENCE = ('steps', 'log_every', 'save_every', 'checkpoint_every', 'grad_norms',
+           'original_colors', 'output_bits', 'sweep')
 
 
 class Checkpoint(NamedTuple):

@@ -31,10 +31,12 @@ from jaxstyle import workdir as workdir_lib
 _START_OVER = flags.DEFINE_bool(
     'start_over', False, "Discard the workdir's checkpoint instead of resuming from it.")
 
-def report(x: jax.Array, params: objective.Params, spec: objective.Spec) -> dict[str, jax.Array]:
+def report(x: jax.Array, params: objective.Params, spec: objective.Spec,
+           grad_norms: bool = True) -> dict[str, jax.Array]:
   """What the host reads at a stop: the loss terms, each weighted term's
-  gradient norm, and max |x| to catch a non-finite image before it reaches the loss."""
-  return {**objective.terms_and_grad_norms(x, params, spec), 'image': jnp.max(jnp.abs(x))}
+  gradient norm if `grad_norms`, and max |x| to catch a non-finite image
+  before it reaches the loss."""
+  return {**objective.metrics(spec, grad_norms)(x, params), 'image': jnp.max(jnp.abs(x))}
 
 
 @contextlib.contextmanager
@@ -117,7 +119,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
           start = None
         recorder.begin_scale(k, ends[k], ends[k + 1])
         progress = optimize.minimize(
-            solver, functools.partial(report, spec=spec), x, place(obj.params),
+            solver, functools.partial(report, spec=spec, grad_norms=config.grad_norms),
+            x, place(obj.params),
             multiscale.stops(ends[k], ends[k + 1], periods), recorder, start=start,
             interrupted=interrupted)
         if progress.step < ends[k + 1] - ends[k]:

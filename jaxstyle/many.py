@@ -169,7 +169,7 @@ def _frames(config: ml_collections.ConfigDict, obj: objective.Objective,
   """Solves the pending frames in order: the first from config.init, each
   later one from the previous frame's result (in memory, or its picture when
   an earlier run wrote it)."""
-  report = functools.partial(objective.terms_and_grad_norms, spec=obj.spec)
+  report = objective.metrics(obj.spec, config.grad_norms)
   x = None  # the previous frame's result, network space
   for k, path in enumerate(paths):
     if not pending[k]:
@@ -190,7 +190,7 @@ def _frames(config: ml_collections.ConfigDict, obj: objective.Objective,
       if bad:
         raise NumericalError(f'config.frames: {path.name} step {progress.step}: '
                              f'{", ".join(bad)} not finite; the frames before it are written')
-      metrics.append({'step': progress.step, **{name: values[name] for name in outputs.SCALARS}})
+      metrics.append({'step': progress.step, **outputs.scalars(values)})
       logging.info('frame %s: step %d/%d, loss %.4g', path.name, progress.step, steps,
                    values['loss'])
 

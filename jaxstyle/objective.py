@@ -8,7 +8,7 @@ structure, so they are cheap to call from an optimiser or a research script.
 """
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -110,6 +110,11 @@ def scalar(x: jax.Array, params: Params, spec: Spec) -> jax.Array:
 
 
 GRAD_NORMS = ('grad_norm_content', 'grad_norm_style', 'grad_norm_tv')
+
+
+def metrics(spec: Spec, grad_norms: bool) -> Callable[[jax.Array, Params], dict[str, jax.Array]]:
+  """report(x, params): the loss terms, and with `grad_norms` GRAD_NORMS too."""
+  return functools.partial(terms_and_grad_norms if grad_norms else terms, spec=spec)
 
 
 def terms_and_grad_norms(x: jax.Array, params: Params, spec: Spec) -> dict[str, jax.Array]:

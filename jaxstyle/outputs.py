@@ -22,8 +22,13 @@ from jaxstyle.errors import NumericalError
 from jaxstyle.optimize import Progress
 
 TERMS = ('loss', 'content_loss', 'style_loss', 'tv_loss')
-# Logged: the terms, and the gradient norm of each weighted term.
+# Logged: the terms, and the gradient norm of each weighted term (config.grad_norms).
 SCALARS = TERMS + objective.GRAD_NORMS
+
+
+def scalars(values: dict[str, float]) -> dict[str, float]:
+  """The logged scalars among a report's values, in SCALARS order."""
+  return {k: values[k] for k in SCALARS if k in values}
 
 
 def _every(step: int, period: int) -> bool:
@@ -91,14 +96,14 @@ class Recorder:
       self.save_checkpoint(progress)
 
   def _log(self, step: int, values: dict[str, float], wall: float) -> None:
-    record = {'step': step, 'scale': self.scale, **{k: values[k] for k in SCALARS},
+    record = {'step': step, 'scale': self.scale, **scalars(values),
               'wall_s': round(wall, 4)}
     self.records.append(record)
     self.metrics.write(json.dumps(record) + '\n')
     self.metrics.flush()
     if self.tensorboard:
-      for k in SCALARS:
-        self.tensorboard.add_scalar(k, values[k], step)
+      for k, v in scalars(values).items():
+        self.tensorboard.add_scalar(k, v, step)
     self.bar.update(step - self.bar.n)
     self.bar.set_postfix(loss=f'{values["loss"]:.4g}')
     if self.bar.disable:

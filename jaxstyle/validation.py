@@ -73,7 +73,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if isinstance(config.output_bits, bool) or config.output_bits not in (8, 16):
     _fail('output_bits', f'must be 8 or 16; got {config.output_bits!r}')
   for field in ('tensorboard', 'remat', 'compilation_cache', 'original_colors',
-                'color_transfer', 'shard_spatial', 'loss.normalize_gradients'):
+                'color_transfer', 'shard_spatial', 'grad_norms', 'loss.normalize_gradients'):
     if not isinstance(config[field], bool):
       _fail(field, f'must be True or False; got {config[field]!r}')
   _many(config)

@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from jaxstyle import image
+from configs import default
+from jaxstyle import image, main, objective, outputs
 import test_image
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -65,6 +66,23 @@ def test_end_to_end_tiny_run(images, tmp_path):
     assert {'step', 'loss', 'content_loss', 'style_loss', 'tv_loss', 'wall_s'} <= set(line)
   assert lines[-1]['loss'] < lines[0]['loss']
   assert any((tmp_path / '.jax_cache').iterdir()), 'persistent compilation cache is empty'
+
+
+def test_grad_norms_off_logs_the_same_terms_without_them(images, tmp_path):
+  lines = {}
+  for grad_norms in (True, False):
+    config = default.get_config()
+    config.update(dict(content=images['content'], style=images['style'], height=32, steps=3,
+                       log_every=1, tensorboard=False, compilation_cache=False,
+                       grad_norms=grad_norms))
+    main.run(config, tmp_path / str(grad_norms))
+    metrics = (tmp_path / str(grad_norms) / 'metrics.jsonl').read_text().splitlines()
+    lines[grad_norms] = [json.loads(l) for l in metrics]
+  assert [set(objective.GRAD_NORMS) <= set(l) for l in lines[True]] == [True] * 4
+  assert [set(objective.GRAD_NORMS) & set(l) for l in lines[False]] == [set()] * 4
+  for on, off in zip(lines[True], lines[False]):
+    for term in outputs.TERMS:
+      assert off[term] == pytest.approx(on[term], rel=1e-5)
 
 
 def test_several_styles_with_blend_weights_and_masks(images, tmp_path):
