@@ -2,8 +2,9 @@
 the same objective and against pastiche, on CPU.
 
 python -m benchmarks.run --out=DIR [--sizes=128,256,384] [--steps=50] [--repeats=2]
+                         [--impls=jaxstyle,jaxstyle_nols,jaxstyle_optax,torch,pastiche]
 
-Every implementation runs as its own process (A B C D, repeated), timed from
+Every implementation runs as its own process (A B C D E, repeated), timed from
 process start. Writes DIR/results.json, DIR/results.md and DIR/loss_H.png.
 """
 import argparse
@@ -33,8 +34,9 @@ STYLE_LAYERS = ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1',
 DEEPEST = 'block5_conv2'
 CLOCK_GHZ = 2.5
 AGREE_RTOL = 1e-3
-IMPLS = ('jaxstyle', 'jaxstyle_optax', 'torch', 'pastiche')
+IMPLS = ('jaxstyle', 'jaxstyle_nols', 'jaxstyle_optax', 'torch', 'pastiche')
 LABELS = {'jaxstyle': 'jaxstyle (jaxopt L-BFGS)',
+          'jaxstyle_nols': 'jaxstyle (jaxopt L-BFGS, no line search)',
           'jaxstyle_optax': 'jaxstyle (optax L-BFGS)',
           'torch': 'PyTorch tutorial-style L-BFGS',
           'pastiche': 'pastiche CLI (different objective)'}
@@ -105,7 +107,8 @@ def jaxopt_eval_leaf() -> int:
 
 
 def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps: int,
-                 optimizer: str, workdir: pathlib.Path, eval_leaf: int) -> dict[str, Any]:
+                 optimizer: str, workdir: pathlib.Path, eval_leaf: int,
+                 *flags: str) -> dict[str, Any]:
   # The CLI keeps a compilation cache in the workdir's parent: one parent per
   # run keeps every run cold, as a user's first run is.
   shutil.rmtree(workdir, ignore_errors=True)
@@ -114,7 +117,7 @@ def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps:
          f'--config.content={content}', f'--config.style={style}',
          f'--config.height={height}', f'--config.steps={steps}',
          f'--config.optimizer={optimizer}', '--config.log_every=1', '--config.grad_norms=False',
-         '--config.save_every=0',
+         '--config.save_every=0', *flags,
          '--config.checkpoint_every=0', '--config.tensorboard=False', f'--workdir={run_dir}']
   result = run_process(cmd, workdir.with_suffix('.log'))
   records = [json.loads(l) for l in (run_dir / 'metrics.jsonl').read_text().splitlines()]
@@ -240,12 +243,13 @@ def table(summary: dict[str, Any], steps: int, repeats: int) -> str:
 
 def plot(path: pathlib.Path, summary: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> None:
   fig, ax = plt.subplots(figsize=(7, 4.5))
-  for impl in ('jaxstyle', 'jaxstyle_optax', 'torch'):
+  for impl in (i for i in runs if i != 'pastiche'):
     for i, r in enumerate(runs[impl]):
       ax.plot(r['wall_from_start_s'], r['loss'], color=f'C{IMPLS.index(impl)}',
               alpha=1.0 if i == 0 else 0.35, label=LABELS[impl] if i == 0 else None)
-  ax.axvline(summary['rows']['pastiche']['wall_s'], color='C3', linestyle='--',
-             label='pastiche whole run (own loss, not plotted)')
+  if 'pastiche' in runs:
+    ax.axvline(summary['rows']['pastiche']['wall_s'], color=f'C{IMPLS.index("pastiche")}',
+               linestyle='--', label='pastiche whole run (own loss, not plotted)')
   ax.set(yscale='log', xlabel='wall s since process start', ylabel='loss',
          title=f'{summary["height"]}x{summary["width"]} px, Keras-example objective')
   ax.legend(fontsize=8)
@@ -260,7 +264,10 @@ def main() -> None:
   parser.add_argument('--sizes', default='128,256,384')
   parser.add_argument('--steps', type=int, default=50)
   parser.add_argument('--repeats', type=int, default=2)
+  parser.add_argument('--impls', default=','.join(IMPLS),
+                      help='comma-separated; jaxstyle and torch always run')
   args = parser.parse_args()
+  impls = [i for i in IMPLS if i in {'jaxstyle', 'torch', *args.impls.split(',')}]
   out = args.out.resolve()
   out.mkdir(parents=True, exist_ok=True)
   info = machine()
@@ -273,18 +280,25 @@ def main() -> None:
     work.mkdir(exist_ok=True)
     content, style = prepare_inputs(work, height)
     width = Image.open(content).width
-    runs = {impl: [] for impl in IMPLS}
+    runners = {
+        'jaxstyle': lambda rep: run_jaxstyle(content, style, height, args.steps, 'lbfgs',
+                                             work / f'jaxstyle_r{rep}', eval_leaf),
+        'jaxstyle_nols': lambda rep: run_jaxstyle(
+            content, style, height, args.steps, 'lbfgs', work / f'nols_r{rep}', eval_leaf,
+            '--config.optim.lbfgs.linesearch=none'),
+        'jaxstyle_optax': lambda rep: run_jaxstyle(content, style, height, args.steps,
+                                                   'optax_lbfgs', work / f'optax_r{rep}',
+                                                   eval_leaf),
+        'torch': lambda rep: run_torch(content, style, args.steps, work / f'torch_r{rep}.json'),
+        'pastiche': lambda rep: run_pastiche(content, style, max(height, width), args.steps,
+                                             work / f'pastiche_r{rep}.png'),
+    }
+    runs = {impl: [] for impl in impls}
     for rep in range(args.repeats):
-      runs['jaxstyle'].append(run_jaxstyle(content, style, height, args.steps, 'lbfgs',
-                                           work / f'jaxstyle_r{rep}', eval_leaf))
-      runs['jaxstyle_optax'].append(run_jaxstyle(content, style, height, args.steps,
-                                                 'optax_lbfgs', work / f'optax_r{rep}',
-                                                 eval_leaf))
-      runs['torch'].append(run_torch(content, style, args.steps, work / f'torch_r{rep}.json'))
-      runs['pastiche'].append(run_pastiche(content, style, max(height, width), args.steps,
-                                           work / f'pastiche_r{rep}.png'))
+      for impl in impls:
+        runs[impl].append(runners[impl](rep))
       print(f'{height} px repeat {rep}: ' + ', '.join(
-          f'{impl} {runs[impl][-1]["wall_s"]:.1f} s' for impl in IMPLS), flush=True)
+          f'{impl} {runs[impl][-1]["wall_s"]:.1f} s' for impl in impls), flush=True)
     steady = steady_state(content, style, height, work / 'jax_steady.log')
     summary = summarise(height, width, runs, steady, info['peak_gflops'])
     plot(out / f'loss_{height}.png', summary, runs)
@@ -293,7 +307,8 @@ def main() -> None:
     results['sizes'].append({**summary, 'runs': runs, 'jax_steady': steady})
     (out / 'results.json').write_text(json.dumps(results, indent=1))
   header = (f'# jaxstyle benchmark\n\n`python -m benchmarks.run --out={args.out} '
-            f'--sizes={args.sizes} --steps={args.steps} --repeats={args.repeats}`\n\n'
+            f'--sizes={args.sizes} --steps={args.steps} --repeats={args.repeats} '
+            f'--impls={",".join(impls)}`\n\n'
             f'Machine: {info["cpu"]}, {info["cores"]} cores, AVX-512: {info["avx512"]}. '
             f'Assumed FP32 peak {info["peak_gflops"]:.0f} GFLOP/s = {info["cores"]} cores x '
             f'{CLOCK_GHZ} GHz x {info["flop_per_cycle_per_core"]} FLOP/cycle. '

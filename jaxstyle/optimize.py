@@ -17,7 +17,9 @@ with warnings.catch_warnings():
 from jaxstyle.errors import InputError
 
 OPTIMIZERS = ('lbfgs', 'optax_lbfgs', 'adam')
-LINESEARCHES = ('zoom', 'backtracking', 'hager-zhang')
+# 'none': a fixed step of 1 along the L-BFGS direction, one evaluation per step
+# (torch.optim.LBFGS without line_search_fn, neural-style).
+LINESEARCHES = ('zoom', 'backtracking', 'hager-zhang', 'none')
 
 # fun(x, params) -> scalar loss; x the image, params a pytree of everything else.
 Fun = Callable[[jax.Array, Any], jax.Array]
@@ -32,9 +34,9 @@ class Solver(NamedTuple):
 def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'zoom',
                  max_linesearch: int = 20) -> Solver:
   """jaxopt.LBFGS, the design's default. Runs every step it is asked (no tol stop)."""
+  search = {'stepsize': 1.0} if linesearch == 'none' else {'linesearch': linesearch}
   solver = jaxopt.LBFGS(fun=jax.value_and_grad(fun), value_and_grad=True,
-                        history_size=history_size, linesearch=linesearch,
-                        maxls=max_linesearch, tol=0.0)
+                        history_size=history_size, maxls=max_linesearch, tol=0.0, **search)
   def init(x, params):
     # The first step, before any curvature is known, changes pixels by about
     # one grey level (RMS), as torch's L-BFGS scales it. jaxopt's unscaled

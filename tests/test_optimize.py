@@ -24,6 +24,7 @@ def test_stops_are_zero_every_period_and_the_end():
 
 @pytest.mark.parametrize('name, settings, steps', [
     ('lbfgs', {}, 20), ('lbfgs', {'linesearch': 'backtracking'}, 20),
+    ('lbfgs', {'linesearch': 'none'}, 20),
     ('optax_lbfgs', {}, 20), ('adam', {'learning_rate': 0.5}, 300)])
 def test_solvers_reach_the_minimum(name, settings, steps):
   target = jnp.array([1.0, -2.0, 3.0, 4.0])
