@@ -267,7 +267,10 @@ def main() -> None:
   parser.add_argument('--impls', default=','.join(IMPLS),
                       help='comma-separated; jaxstyle and torch always run')
   args = parser.parse_args()
-  impls = [i for i in IMPLS if i in {'jaxstyle', 'torch', *args.impls.split(',')}]
+  asked = set(args.impls.split(','))
+  if asked - set(IMPLS):
+    parser.error(f'--impls: unknown {sorted(asked - set(IMPLS))}; choose from {IMPLS}')
+  impls = [i for i in IMPLS if i in {'jaxstyle', 'torch', *asked}]
   out = args.out.resolve()
   out.mkdir(parents=True, exist_ok=True)
   info = machine()
