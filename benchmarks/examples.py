@@ -6,10 +6,11 @@ python -m benchmarks.examples --out=docs/examples [--only=NAME,...] [--skip=NAME
 
 An example is a ```sh block of README.md, or a table row's first cell, that
 runs `python -m jaxstyle.main` or `python -m jaxstyle.sweep` with
-`--workdir=runs/NAME`; set-up steps in a block (venv, pip) are left out. Each runs as written, through bash from the
-repository root, with CPU_SIZE[NAME] appended where the README's size is not a
-CPU size, after removing runs/NAME and the compilation cache (runs/.jax_cache),
-so every time includes the compile a first run pays. Examples run one after
+`--workdir=runs/NAME`; set-up steps in a block (venv, pip) are left out. Each
+runs as written, through bash from the repository root with `python` this
+interpreter, with CPU_SIZE[NAME] appended where the README's size is not a CPU
+size, after removing runs/NAME and the compilation cache (runs/.jax_cache), so
+every time includes the compile a first run pays. Examples run one after
 another.
 
 Writes OUT/NAME.jpg (the run's picture: final.png, the contact sheet, or the
@@ -115,8 +116,6 @@ def run(example: Example) -> dict:
   command = ' '.join([example.command, CPU_SIZE.get(example.name, '')]).strip()
   log = runs / f'{example.name}.log'
   log.parent.mkdir(exist_ok=True)
-  env_path = f'{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ["PATH"]}'
-  os.environ['PATH'] = env_path  # `python` in the README is this interpreter.
   record = {'name': example.name, 'command': command, 'log': str(log.relative_to(bench.REPO))}
   try:
     record.update(bench.run_process(['bash', '-c', command], log), status=0)
@@ -137,36 +136,6 @@ def table(records: list[dict]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--out', default='docs/examples')
-  parser.add_argument('--only', default='', help='comma-separated example names')
-  parser.add_argument('--skip', default='', help='comma-separated example names')
-  parser.add_argument('--pictures_only', action='store_true')
-  args = parser.parse_args()
-  chosen = examples(README.read_text())
-  names = {e.name for e in chosen}
-  only, skip = ({n for n in s.split(',') if n} for s in (args.only, args.skip))
-  if only - names or skip - names:
-    sys.exit(f'examples: error: unknown example(s) {sorted((only | skip) - names)}; '
-             f'the README has {sorted(names)}')
-  chosen = [e for e in chosen if (not only or e.name in only) and e.name not in skip]
-  out = bench.REPO / args.out
-  records = []
-  for example in chosen:
-    if not args.pictures_only:
-      records.append(run(example))
-      print(json.dumps(records[-1]), flush=True)
-      if records[-1]['status'] != 0:
-        continue
-    path = picture_path(out, example)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    picture(bench.REPO / 'runs' / example.name).save(path, quality=88)
-    print(path)
-  if records:
-    _write_times(out, records, [e.name for e in examples(README.read_text())])
-
-
 def _write_times(out: pathlib.Path, records: list[dict], order: list[str]) -> None:
   """Merges records into OUT/times.json (a rerun example replaces its old
   record), in README order, and writes OUT/times.md from it."""
@@ -178,6 +147,40 @@ def _write_times(out: pathlib.Path, records: list[dict], order: list[str]) -> No
   path.write_text(json.dumps({'machine': machine, 'runs': merged}, indent=1))
   (out / 'times.md').write_text(table(merged))
   print(table(merged))
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--out', default='docs/examples')
+  parser.add_argument('--only', default='', help='comma-separated example names')
+  parser.add_argument('--skip', default='', help='comma-separated example names')
+  parser.add_argument('--pictures_only', action='store_true')
+  args = parser.parse_args()
+  everything = examples(README.read_text())
+  names = {e.name for e in everything}
+  only, skip = ({n for n in s.split(',') if n} for s in (args.only, args.skip))
+  if only - names or skip - names:
+    sys.exit(f'examples: error: unknown example(s) {sorted((only | skip) - names)}; '
+             f'the README has {sorted(names)}')
+  chosen = [e for e in everything if (not only or e.name in only) and e.name not in skip]
+  os.environ['PATH'] = f'{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ["PATH"]}'
+  out = bench.REPO / args.out
+  records = []
+  for example in chosen:
+    if not args.pictures_only:
+      records.append(run(example))
+      print(json.dumps(records[-1]), flush=True)
+      if records[-1]['status'] != 0:
+        continue
+    path = picture_path(out, example)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+      picture(bench.REPO / 'runs' / example.name).save(path, quality=88)
+    except FileNotFoundError as e:
+      sys.exit(f'examples: error: {e}')
+    print(path)
+  if records:
+    _write_times(out, records, [e.name for e in everything])
 
 
 if __name__ == '__main__':
