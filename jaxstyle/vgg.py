@@ -38,6 +38,18 @@ def downsampling(layer: str) -> int:
   return len({block(n) for n in names}) - 1
 
 
+def pool2x2(x: jax.Array, kind: str) -> jax.Array:
+  """2x2 stride-2 max or average pooling of NHWC x; an odd last row or column is dropped.
+
+  A reshape and a reduction rather than reduce_window: on XLA:CPU the max's
+  gradient (select-and-scatter) then costs a tenth of an evaluation less.
+  Tied maxima share the gradient; under ReLU only zeros tie, and their gradient is zero.
+  """
+  n, h, w, c = x.shape
+  windows = x[:, :h - h % 2, :w - w % 2].reshape(n, h // 2, 2, w // 2, 2, c)
+  return windows.max(axis=(2, 4)) if kind == 'max' else windows.mean(axis=(2, 4))
+
+
 def check_layers(layers: Sequence[str]) -> None:
   unknown = [l for l in layers if l not in LAYER_NAMES]
   if unknown:
@@ -65,12 +77,11 @@ class VGG19(nn.Module):
     check_layers(layers)
     if not layers:
       return {}
-    pool = nn.max_pool if self.pooling == 'max' else nn.avg_pool
     deepest = max(LAYER_NAMES.index(l) for l in layers)
     out = {}
     for i, (name, _, features) in enumerate(weights.LAYERS[:deepest + 1]):
       if i and block(name) != block(LAYER_NAMES[i - 1]):
-        x = pool(checkpoint_name(x, BLOCK_OUTPUT), (2, 2), strides=(2, 2))
+        x = pool2x2(checkpoint_name(x, BLOCK_OUTPUT), self.pooling)
       x = nn.relu(nn.Conv(features, (3, 3), padding='SAME', dtype=self.dtype,
                           precision=self.precision, name=name)(x))
       if name in layers:
