@@ -58,13 +58,14 @@ def machine() -> dict[str, Any]:
 
 
 def eval_flops(height: int, width: int) -> float:
-  """FLOPs of one loss+gradient evaluation: 3 x forward, 2 FLOPs per
-  multiply-add, VGG19 convolutions up to block5_conv2 at their pooled sizes."""
+  """FLOPs of one loss+gradient evaluation: 2 x forward (a gradient with
+  respect to the input only), 2 FLOPs per multiply-add, VGG19 convolutions
+  up to block5_conv2 at their pooled sizes."""
   macs = 0
   for name, cin, cout in weights.LAYERS[:[l[0] for l in weights.LAYERS].index(DEEPEST) + 1]:
     k = int(name[5]) - 1  # poolings before blockN
     macs += 9 * cin * cout * (height >> k) * (width >> k)
-  return 3 * 2 * macs
+  return 2 * 2 * macs
 
 
 def prepare_inputs(out: pathlib.Path, height: int) -> tuple[pathlib.Path, pathlib.Path]:
@@ -315,7 +316,7 @@ def main() -> None:
             f'Machine: {info["cpu"]}, {info["cores"]} cores, AVX-512: {info["avx512"]}. '
             f'Assumed FP32 peak {info["peak_gflops"]:.0f} GFLOP/s = {info["cores"]} cores x '
             f'{CLOCK_GHZ} GHz x {info["flop_per_cycle_per_core"]} FLOP/cycle. '
-            'GFLOP/s counts one evaluation as 3x the forward FLOPs of the VGG19 trunk '
+            'GFLOP/s counts one evaluation as 2x the forward FLOPs of the VGG19 trunk '
             f'up to {DEEPEST}.\n\n')
   (out / 'results.md').write_text(header + '\n\n'.join(tables) + '\n')
   print(f'wrote {out}/results.md, results.json, loss_*.png')
