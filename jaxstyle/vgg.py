@@ -38,6 +38,11 @@ def downsampling(layer: str) -> int:
   return len({block(n) for n in names}) - 1
 
 
+def check_pooling(kind: str) -> None:
+  if kind not in POOLINGS:
+    raise InputError(f'pooling must be one of {POOLINGS}, got {kind!r}')
+
+
 def pool2x2(x: jax.Array, kind: str) -> jax.Array:
   """2x2 stride-2 max or average pooling of NHWC x; an odd last row or column is dropped.
 
@@ -45,6 +50,7 @@ def pool2x2(x: jax.Array, kind: str) -> jax.Array:
   (select-and-scatter) made a whole evaluation about 6 % slower on XLA:CPU.
   Tied maxima share the gradient; under ReLU only zeros tie, and their gradient is zero.
   """
+  check_pooling(kind)
   n, h, w, c = x.shape
   windows = x[:, :h - h % 2, :w - w % 2].reshape(n, h // 2, 2, w // 2, 2, c)
   return windows.max(axis=(2, 4)) if kind == 'max' else windows.mean(axis=(2, 4))
@@ -72,8 +78,7 @@ class VGG19(nn.Module):
                layers: Sequence[str] = LAYER_NAMES) -> dict[str, jax.Array]:
     """x: (N, H, W, 3) preprocessed BGR -> {layer: (N, H/2^k, W/2^k, C)}."""
     assert x.ndim == 4 and x.shape[-1] == 3, f'expected NHWC BGR, got {x.shape}'
-    if self.pooling not in POOLINGS:
-      raise InputError(f'pooling must be one of {POOLINGS}, got {self.pooling!r}')
+    check_pooling(self.pooling)
     check_layers(layers)
     if not layers:
       return {}

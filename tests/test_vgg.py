@@ -59,6 +59,8 @@ def test_pool2x2_known_answer_drops_odd_edge_and_routes_max_gradient():
   want = np.zeros((3, 5))
   want[1, 1] = want[1, 3] = 1.0
   np.testing.assert_array_equal(grad, want)
+  with pytest.raises(InputError, match="pooling must be one of .*got 'sum'"):
+    vgg.pool2x2(x, 'sum')
 
 
 def test_unknown_layer_names_the_valid_ones(random_variables):
