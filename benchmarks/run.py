@@ -95,20 +95,34 @@ def run_process(cmd: list[str], log: pathlib.Path) -> dict[str, float]:
           'peak_rss_mb': usage.ru_maxrss / 1024}
 
 
-def jaxopt_eval_leaf() -> int:
-  """Index of jaxopt's num_fun_eval among the checkpoint's (x, state) leaves."""
+def jaxopt_counter_leaves() -> dict[str, int]:
+  """Indices, from the end, of jaxopt's evaluation counters among the
+  checkpoint's (x, state) leaves: after fun's aux in the state, so the same
+  whatever the aux holds."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from jaxstyle import optimize  # pylint: disable=g-import-not-at-top
-  solver = optimize.make('lbfgs', lambda x, p: jnp.sum(x**2), {})
+  solver = optimize.make('lbfgs', lambda x, p: (jnp.sum(x**2), None), {})
   x = jax.ShapeDtypeStruct((1, 8, 8, 3), jnp.float32)
   leaves = jax.tree_util.tree_flatten_with_path((x, optimize.state_shape(solver, x, None)))[0]
-  return next(i for i, (path, _) in enumerate(leaves)
-              if 'num_fun_eval' in jax.tree_util.keystr(path))
+  names = [jax.tree_util.keystr(path) for path, _ in leaves]
+  return {counter: next(i - len(names) for i, n in enumerate(names) if counter in n)
+          for counter in ('num_fun_eval', 'num_linesearch_iter')}
+
+
+def evaluations(checkpoint: pathlib.Path, counters: dict[str, int], linesearch: bool) -> int:
+  """Loss-and-gradient evaluations of a jaxopt L-BFGS run: one at the start and
+  one per line-search iteration, or one per step without a search.
+  (`num_fun_eval` also counts, once per step, the start point's aux that the
+  zoom search no longer evaluates: optimize.jaxopt_lbfgs passes it in.)"""
+  with np.load(checkpoint) as ckpt:
+    leaves = sorted(k for k in ckpt.files if k.startswith('leaf_'))
+    read = lambda counter: int(ckpt[leaves[counters[counter]]])
+    return 1 + read('num_linesearch_iter') if linesearch else read('num_fun_eval')
 
 
 def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps: int,
-                 optimizer: str, workdir: pathlib.Path, eval_leaf: int,
+                 optimizer: str, workdir: pathlib.Path, counters: dict[str, int],
                  *flags: str) -> dict[str, Any]:
   # The CLI keeps a compilation cache in the workdir's parent: one parent per
   # run keeps every run cold, as a user's first run is.
@@ -125,13 +139,13 @@ def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps:
   # Start-up is whatever the process spent outside the solve clock; this also
   # counts the final checkpoint and image writes, so it errs against jaxstyle.
   startup = result['wall_s'] - records[-1]['wall_s']
-  evaluations = None
+  evals = None
   if optimizer == 'lbfgs':
-    with np.load(run_dir / 'checkpoint.npz') as ckpt:
-      evaluations = int(ckpt[f'leaf_{eval_leaf:03d}'])
+    evals = evaluations(run_dir / 'checkpoint.npz', counters,
+                        '--config.optim.lbfgs.linesearch=none' not in flags)
   return {**result, 'startup_s': startup, 'loss': [r['loss'] for r in records],
           'wall_from_start_s': [startup + r['wall_s'] for r in records],
-          'evaluations': evaluations}
+          'evaluations': evals}
 
 
 def run_torch(content: pathlib.Path, style: pathlib.Path, steps: int,
@@ -275,7 +289,7 @@ def main() -> None:
   out = args.out.resolve()
   out.mkdir(parents=True, exist_ok=True)
   info = machine()
-  eval_leaf = jaxopt_eval_leaf()
+  counters = jaxopt_counter_leaves()
   weights.ensure()
   results = {'machine': info, 'steps': args.steps, 'repeats': args.repeats, 'sizes': []}
   tables = []
@@ -286,13 +300,13 @@ def main() -> None:
     width = Image.open(content).width
     runners = {
         'jaxstyle': lambda rep: run_jaxstyle(content, style, height, args.steps, 'lbfgs',
-                                             work / f'jaxstyle_r{rep}', eval_leaf),
+                                             work / f'jaxstyle_r{rep}', counters),
         'jaxstyle_nols': lambda rep: run_jaxstyle(
-            content, style, height, args.steps, 'lbfgs', work / f'nols_r{rep}', eval_leaf,
+            content, style, height, args.steps, 'lbfgs', work / f'nols_r{rep}', counters,
             '--config.optim.lbfgs.linesearch=none'),
         'jaxstyle_optax': lambda rep: run_jaxstyle(content, style, height, args.steps,
                                                    'optax_lbfgs', work / f'optax_r{rep}',
-                                                   eval_leaf),
+                                                   counters),
         'torch': lambda rep: run_torch(content, style, args.steps, work / f'torch_r{rep}.json'),
         'pastiche': lambda rep: run_pastiche(content, style, max(height, width), args.steps,
                                              work / f'pastiche_r{rep}.png'),

@@ -60,7 +60,7 @@ def main() -> None:
   content = image.load(CONTENT, height=args.height)
   style = image.load(STYLE, height=args.height)
   obj = objective.build(config, content, style)
-  solver = optimize.make('lbfgs', functools.partial(objective.scalar, spec=obj.spec),
+  solver = optimize.make('lbfgs', functools.partial(objective.loss_and_terms, spec=obj.spec),
                          dict(config.optim.lbfgs))
   at = [0, 1, args.steps]
   rows = []
@@ -74,7 +74,7 @@ def main() -> None:
       step = 0
       for w, x0 in zip(weights, starts):
         shifted = lambda p, v, step=step: callback(p._replace(step=p.step + step), v)
-        progress = optimize.minimize(solver, lambda x, p: 0.0, x0, obj.params._replace(weights=w),
+        progress = optimize.minimize(solver, lambda x, aux, p: 0.0, x0, obj.params._replace(weights=w),
                                      at, shifted)
         jax.block_until_ready(progress.x)
         step += args.steps

@@ -104,9 +104,9 @@ def solve(obj: objective.Objective, weights: Sequence[objective.Weights],
       lambda a: _global(a, shared if axis is None else batched), tree)
   params = objective.Params(*map(place, axes, values))
   per_device = len(x0) // devices.size
-  batched_solver, report = _on_devices(solver, obj.spec, devices, per_device, axes)
-  progress = optimize.minimize(batched_solver, report, _global(np.stack(x0), batched), params,
-                               at, callback)
+  progress = optimize.minimize(_on_devices(solver, devices, per_device, axes),
+                               lambda x, terms, params: terms,
+                               _global(np.stack(x0), batched), params, at, callback)
   return multihost_utils.process_allgather(progress.x, tiled=True)[:k]
 
 
@@ -151,11 +151,11 @@ def _one_member(f: Callable, in_axes: Any) -> Callable:
 
 
 @functools.cache
-def _on_devices(solver: optimize.Solver, spec: objective.Spec, devices: jax.sharding.Mesh,
-                per_device: int, axes: objective.Params) -> tuple[optimize.Solver, Callable]:
-  """The solver and the loss terms over a batch sharded on `devices`, each
-  device running its own members (jax.shard_map). axes: the vmap axes of the
-  params (PARAMS_AXES or CONTENTS_AXES).
+def _on_devices(solver: optimize.Solver, devices: jax.sharding.Mesh, per_device: int,
+                axes: objective.Params) -> optimize.Solver:
+  """The solver over a batch sharded on `devices`, each device running its
+  own members (jax.shard_map). axes: the vmap axes of the params
+  (PARAMS_AXES or CONTENTS_AXES).
 
   One member per device runs the plain solver. Several are vmapped, which
   costs more per member than the member alone: under vmap every lax.cond of
@@ -164,14 +164,13 @@ def _on_devices(solver: optimize.Solver, spec: objective.Spec, devices: jax.shar
   of a group reuse one compile.
   """
   local = jax.vmap if per_device > 1 else _one_member
-  terms = functools.partial(objective.terms, spec=spec)
   member = jax.sharding.PartitionSpec(AXIS)
   params = objective.Params(*(jax.sharding.PartitionSpec() if axis is None else member
                               for axis in axes))
   # check_vma off: jaxopt's conds mix per-device values with constants.
   shard = lambda f, in_specs: jax.shard_map(f, mesh=devices, in_specs=in_specs,
                                             out_specs=member, check_vma=False)
-  return (optimize.Solver(
+  return optimize.Solver(
       init=shard(local(solver.init, in_axes=(0, axes)), (member, params)),
-      update=shard(local(solver.update, in_axes=(0, 0, axes)), (member, member, params))),
-          shard(local(terms, in_axes=(0, axes)), (member, params)))
+      update=shard(local(solver.update, in_axes=(0, 0, axes)), (member, member, params)),
+      aux=shard(local(solver.aux, in_axes=(0, 0, axes)), (member, member, params)))

@@ -31,12 +31,13 @@ from jaxstyle import workdir as workdir_lib
 _START_OVER = flags.DEFINE_bool(
     'start_over', False, "Discard the workdir's checkpoint instead of resuming from it.")
 
-def report(x: jax.Array, params: objective.Params, spec: objective.Spec,
-           grad_norms: bool = True) -> dict[str, jax.Array]:
+def report(x: jax.Array, terms: dict[str, jax.Array], params: objective.Params,
+           spec: objective.Spec, grad_norms: bool = True) -> dict[str, jax.Array]:
   """What the host reads at a stop: the loss terms, each weighted term's
   gradient norm if `grad_norms`, and max |x| to catch a non-finite image
   before it reaches the loss."""
-  return {**objective.metrics(spec, grad_norms)(x, params), 'image': jnp.max(jnp.abs(x))}
+  return {**objective.metrics(spec, grad_norms)(x, terms, params),
+          'image': jnp.max(jnp.abs(x))}
 
 
 @contextlib.contextmanager
@@ -86,7 +87,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
     cli.compilation_cache(out.absolute().parent / '.jax_cache')
   variables = vgg.load_variables(config.weights)
   objectives = [objective.build(config, c, s, variables) for c, s in inputs]
-  solver = optimize.make(config.optimizer, functools.partial(objective.scalar, spec=spec), optim)
+  solver = optimize.make(config.optimizer, functools.partial(objective.loss_and_terms, spec=spec),
+                         optim)
   x0 = objectives[0].initial(config.init, config.seed, config.init_noise)
   ends = multiscale.ends(config.steps, config.scale_steps, config.scales)
   periods = (config.log_every, config.save_every, config.checkpoint_every)

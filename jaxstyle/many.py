@@ -88,7 +88,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   if config.compilation_cache:
     cli.compilation_cache(out.absolute().parent / '.jax_cache')
   obj = objective.build(config, content, style, vgg.load_variables(config.weights))
-  solver = optimize.make(config.optimizer, functools.partial(objective.scalar, spec=spec), optim)
+  solver = optimize.make(config.optimizer, functools.partial(objective.loss_and_terms, spec=spec),
+                         optim)
   folder = out / field
   with workdir_lib.lock(out):
     pending = (_pending(folder, paths, checkpoint.config_hash(config), start_over)

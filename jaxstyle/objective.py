@@ -109,12 +109,26 @@ def scalar(x: jax.Array, params: Params, spec: Spec) -> jax.Array:
   return terms(x, params, spec)['loss']
 
 
+def loss_and_terms(x: jax.Array, params: Params,
+                   spec: Spec) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """The solvers' fun (optimize.Fun): the loss, and every term as aux, which
+  a solver that keeps its last evaluation reports without another pass."""
+  values = terms(x, params, spec)
+  return values['loss'], values
+
+
 GRAD_NORMS = ('grad_norm_content', 'grad_norm_style', 'grad_norm_tv')
 
+Report = Callable[[jax.Array, dict[str, jax.Array], Params], dict[str, jax.Array]]
 
-def metrics(spec: Spec, grad_norms: bool) -> Callable[[jax.Array, Params], dict[str, jax.Array]]:
-  """report(x, params): the loss terms, and with `grad_norms` GRAD_NORMS too."""
-  return functools.partial(terms_and_grad_norms if grad_norms else terms, spec=spec)
+
+def metrics(spec: Spec, grad_norms: bool) -> Report:
+  """report(x, terms, params) for optimize.minimize: the loss terms at x
+  (`loss_and_terms`' aux, as the solver holds it) and, with `grad_norms`,
+  GRAD_NORMS too, which cost a forward and a backward pass per network term."""
+  if grad_norms:
+    return lambda x, terms, params: terms_and_grad_norms(x, params, spec)
+  return lambda x, terms, params: terms
 
 
 def terms_and_grad_norms(x: jax.Array, params: Params, spec: Spec) -> dict[str, jax.Array]:

@@ -21,46 +21,63 @@ OPTIMIZERS = ('lbfgs', 'optax_lbfgs', 'adam')
 # (torch.optim.LBFGS without line_search_fn, neural-style).
 LINESEARCHES = ('zoom', 'backtracking', 'hager-zhang', 'none')
 
-# fun(x, params) -> scalar loss; x the image, params a pytree of everything else.
-Fun = Callable[[jax.Array, Any], jax.Array]
+# fun(x, params) -> (scalar loss, aux): x the image, params a pytree of
+# everything else, aux what the caller reports at x (the loss terms).
+Fun = Callable[[jax.Array, Any], tuple[jax.Array, Any]]
 
 
 class Solver(NamedTuple):
-  """Pure functions, jit-safe: init(x, params) -> state; update(x, state, params) -> (x, state)."""
+  """Pure functions, jit-safe: init(x, params) -> state; update(x, state,
+  params) -> (x, state); aux(x, state, params) -> fun's aux at x, read from
+  the state where the solver keeps its last evaluation, else computed."""
   init: Callable[[jax.Array, Any], Any]
   update: Callable[[jax.Array, Any, Any], tuple[jax.Array, Any]]
+  aux: Callable[[jax.Array, Any, Any], Any]
 
 
 def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'zoom',
                  max_linesearch: int = 20) -> Solver:
-  """jaxopt.LBFGS, the design's default. Runs every step it is asked (no tol stop)."""
+  """jaxopt.LBFGS, the design's default. Runs every step it is asked (no tol
+  stop); its state keeps fun's aux at x, so reporting it costs nothing."""
   search = {'stepsize': 1.0} if linesearch == 'none' else {'linesearch': linesearch}
-  solver = jaxopt.LBFGS(fun=jax.value_and_grad(fun), value_and_grad=True,
-                        history_size=history_size, maxls=max_linesearch, tol=0.0, **search)
+  value_and_grad = jax.value_and_grad(fun, has_aux=True)
+  # jaxopt's zoom search starts by evaluating fun's aux at its start point, a
+  # forward pass per step (a TODO in jaxopt's zoom_linesearch.py). The start
+  # point is the current x, whose value and aux the state holds: `here` passes
+  # them in, and `fun` below, which jaxopt's L-BFGS calls only there, returns
+  # them.
+  solver = jaxopt.LBFGS(fun=lambda x, params, here: here,
+                        value_and_grad=lambda x, params, here: value_and_grad(x, params),
+                        has_aux=True, history_size=history_size, maxls=max_linesearch,
+                        tol=0.0, **search)
+
   def init(x, params):
     # The first step, before any curvature is known, changes pixels by about
     # one grey level (RMS), as torch's L-BFGS scales it. jaxopt's unscaled
     # -grad step overshoots 0..255 images by orders of magnitude and costs
     # its line search some twenty evaluations.
-    state = solver.init_state(x, params)
+    state = solver.init_state(x, params, None)
     rms = optax.tree.norm(state.grad) / jnp.sqrt(x.size)
     return state._replace(gamma=1.0 / jnp.maximum(rms, 1e-12))
 
-  return Solver(init=init,
-                update=lambda x, state, params: tuple(solver.update(x, state, params)))
+  def update(x, state, params):
+    return tuple(solver.update(x, state, params, (state.value, state.aux)))
+
+  return Solver(init=init, update=update, aux=lambda x, state, params: state.aux)
 
 
 def _optax(fun: Fun, tx: optax.GradientTransformationExtraArgs,
            needs_value: bool) -> Solver:
   def update(x, state, params):
-    f = lambda x: fun(x, params)
+    f = lambda x: fun(x, params)[0]
     if needs_value:
       value, grad = optax.value_and_grad_from_state(f)(x, state=state)
       updates, state = tx.update(grad, state, x, value=value, grad=grad, value_fn=f)
     else:
       updates, state = tx.update(jax.grad(f)(x), state, x)
     return optax.apply_updates(x, updates), state
-  return Solver(init=lambda x, params: tx.init(x), update=update)
+  return Solver(init=lambda x, params: tx.init(x), update=update,
+                aux=lambda x, state, params: fun(x, params)[1])
 
 
 def optax_lbfgs(fun: Fun, history_size: int = 10, max_linesearch: int = 20) -> Solver:
@@ -89,7 +106,8 @@ def vmap(solver: Solver, params_axes: Any) -> Solver:
   state (L-BFGS history, line search). params_axes: vmap in_axes of params,
   0 for a batched leaf, None for a shared one."""
   return Solver(init=jax.vmap(solver.init, in_axes=(0, params_axes)),
-                update=jax.vmap(solver.update, in_axes=(0, 0, params_axes)))
+                update=jax.vmap(solver.update, in_axes=(0, 0, params_axes)),
+                aux=jax.vmap(solver.aux, in_axes=(0, 0, params_axes)))
 
 
 def stops(steps: int, periods: Iterable[int]) -> list[int]:
@@ -108,7 +126,7 @@ class Progress(NamedTuple):
   state: Any
 
 
-def minimize(solver: Solver, report: Callable[[jax.Array, Any], Any],
+def minimize(solver: Solver, report: Callable[[jax.Array, Any, Any], Any],
              x0: jax.Array, params: Any, at: Sequence[int],
              callback: Callable[[Progress, Any], None],
              start: Progress | None = None,
@@ -116,7 +134,8 @@ def minimize(solver: Solver, report: Callable[[jax.Array, Any], Any],
   """Runs `solver` from x0 (or from `start`) to step at[-1].
 
   At each step in `at` (increasing, from 0) calls callback(progress,
-  report(x, params)); steps up to `start.step` are skipped. Steps are
+  report(x, aux, params)), aux being fun's aux at x (Solver.aux); steps up to
+  `start.step` are skipped. Steps are
   dispatched asynchronously and nothing is read back in between, so the host
   waits on the device only where the callback reads. (A lax.fori_loop over the
   steps would drop even the dispatch, but XLA:CPU runs convolutions inside a
@@ -124,7 +143,7 @@ def minimize(solver: Solver, report: Callable[[jax.Array, Any], Any],
   progress so far, consistent and ready to checkpoint.
   """
   update = jax.jit(solver.update, donate_argnums=(0, 1))
-  values = jax.jit(report)
+  values = jax.jit(lambda x, state, params: report(x, solver.aux(x, state, params), params))
   if start is None:
     x = jnp.array(x0, copy=True)  # the caller keeps x0: the steps donate x
     start = Progress(0, x, jax.jit(solver.init)(x, params))
@@ -137,7 +156,7 @@ def minimize(solver: Solver, report: Callable[[jax.Array, Any], Any],
         return Progress(step, x, state)
       x, state = update(x, state, params)
       step += 1
-    callback(Progress(step, x, state), values(x, params))
+    callback(Progress(step, x, state), values(x, state, params))
   return Progress(step, x, state)
 
 

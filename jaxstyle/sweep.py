@@ -126,7 +126,7 @@ def _solve_group(points: list[Point], variables: Any, out: pathlib.Path, prefix:
   obj = objective.build(config, content, style, variables)
   optim = dict(config.optim[config.optimizer])
   solver = optimize.make(config.optimizer,
-                         functools.partial(objective.scalar, spec=obj.spec), optim)
+                         functools.partial(objective.loss_and_terms, spec=obj.spec), optim)
   size = batch.size(obj.spec, *content.shape[:2], optim.get('history_size', 0), devices.size,
                     len(config.style_masks or ()), config.sweep.get('batch_size', 0))
   at = optimize.stops(config.steps, (config.log_every,))

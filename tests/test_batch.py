@@ -21,7 +21,7 @@ def _problem():
   rng = np.random.default_rng(0)
   content, style = (rng.uniform(0, 255, (24, 32, 3)).astype(np.float32) for _ in range(2))
   obj = objective.build(config, content, style)
-  solver = optimize.make('lbfgs', functools.partial(objective.scalar, spec=obj.spec),
+  solver = optimize.make('lbfgs', functools.partial(objective.loss_and_terms, spec=obj.spec),
                          dict(config.optim.lbfgs))
   weights, starts = [], []
   for style_weight, tv_weight, seed in SETTINGS:
@@ -44,7 +44,7 @@ def test_members_equal_their_solo_solves():
   together = batch.solve(obj, weights, starts, solver, [0, 2, 4])
   assert together.shape == (3, 1, 24, 32, 3)
   for i in range(3):
-    alone = optimize.minimize(solver, lambda x, p: 0.0, starts[i],
+    alone = optimize.minimize(solver, lambda x, aux, p: 0.0, starts[i],
                               obj.params._replace(weights=weights[i]), [0, 4],
                               lambda *_: None)
     np.testing.assert_allclose(together[i], alone.x, atol=1e-2, rtol=0)
@@ -60,7 +60,7 @@ def test_members_with_their_own_contents_equal_their_solo_solves():
   together = batch.solve(obj, [weights[1]] * 3, starts, solver, [0, 4],
                          contents=[o.params.content for o in members])
   for i, member in enumerate(members):
-    alone = optimize.minimize(solver, lambda x, p: 0.0, starts[i],
+    alone = optimize.minimize(solver, lambda x, aux, p: 0.0, starts[i],
                               member.params._replace(weights=weights[1]), [0, 4],
                               lambda *_: None)
     np.testing.assert_allclose(together[i], alone.x, atol=1e-2, rtol=0)

@@ -20,7 +20,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _quadratic(x, p):
-  return jnp.sum((x - p) ** 2)
+  loss = jnp.sum((x - p) ** 2)
+  return loss, {'loss': loss}
 
 
 def _progress(steps):

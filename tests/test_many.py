@@ -81,9 +81,9 @@ def test_frames_start_from_the_previous_result_and_resume(tmp_path):
 
   load = lambda path: image.load(path, height=24, width=32)
   first = objective.build(config, load(folder / 'f00.png'), image.load(config.style, height=24))
-  solver = optimize.make('lbfgs', lambda x, p: objective.scalar(x, p, first.spec),
+  solver = optimize.make('lbfgs', lambda x, p: objective.loss_and_terms(x, p, first.spec),
                          dict(config.optim.lbfgs))
-  result = optimize.minimize(solver, lambda x, p: 0.0, first.content, first.params, [0, 3],
+  result = optimize.minimize(solver, lambda x, aux, p: 0.0, first.content, first.params, [0, 3],
                              lambda *_: None).x
   second = first.with_content(load(folder / 'f01.png'))
   assert metrics[1][0]['loss'] == pytest.approx(float(second.loss(result)), rel=1e-5)

@@ -244,9 +244,9 @@ def test_two_masked_styles_paint_their_own_halves(variables, tmp_path):
   config = _styles_config(2, masks=masks, content_layers=(),
                           style_layers=('block1_conv1', 'block2_conv1'))
   obj = objective.build(config, _rgb(0), [red, blue], variables)
-  solver = optimize.make('lbfgs', functools.partial(objective.scalar, spec=obj.spec),
+  solver = optimize.make('lbfgs', functools.partial(objective.loss_and_terms, spec=obj.spec),
                          dict(config.optim.lbfgs))
-  x = optimize.minimize(solver, lambda x, p: 0.0, obj.initial('uniform'), obj.params,
+  x = optimize.minimize(solver, lambda x, aux, p: 0.0, obj.initial('uniform'), obj.params,
                         [0, 30], lambda *_: None).x
   rgb = image.deprocess(x).astype(np.float64)
   left, right = rgb[:, :12].mean(axis=(0, 1)), rgb[:, 20:].mean(axis=(0, 1))
@@ -287,10 +287,10 @@ def test_normalized_gradients_are_each_terms_unit_l1_gradient_times_its_weight(v
 def test_lbfgs_decreases_the_loss_with_normalized_gradients(variables):
   config = _config(normalize_gradients=True, **LAYERS)
   obj = objective.build(config, _rgb(0), _rgb(1), variables)
-  solver = optimize.make('lbfgs', functools.partial(objective.scalar, spec=obj.spec),
+  solver = optimize.make('lbfgs', functools.partial(objective.loss_and_terms, spec=obj.spec),
                          dict(config.optim.lbfgs))
   x0 = obj.initial('uniform')
-  x = optimize.minimize(solver, lambda x, p: 0.0, x0, obj.params, [0, 5], lambda *_: None).x
+  x = optimize.minimize(solver, lambda x, aux, p: 0.0, x0, obj.params, [0, 5], lambda *_: None).x
   assert float(obj.loss(x)) < 0.5 * float(obj.loss(x0))
 
 
@@ -300,7 +300,7 @@ def test_grad_norms_are_the_norms_of_each_weighted_terms_gradient(variables, nor
                    normalize_gradients=normalize, **LAYERS)
   obj = objective.build(config, _rgb(0), _rgb(1), variables)
   x, params, spec = obj.initial('noise'), obj.params, obj.spec
-  got = jax.jit(main.report, static_argnames='spec')(x, params, spec)
+  got = jax.jit(main.report, static_argnames='spec')(x, obj.terms(x), params, spec=spec)
   assert set(objective.GRAD_NORMS) <= set(got)
   for name, term, weight in (('grad_norm_content', 'content_loss', 2.0),
                              ('grad_norm_style', 'style_loss', 30.0),

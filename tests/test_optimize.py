@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -13,7 +14,13 @@ SCALE = jnp.arange(1.0, 5.0)
 
 
 def quadratic(x, target):
-  return jnp.sum(SCALE * (x - target) ** 2)
+  """(loss, aux): the aux names the loss and one more value of x."""
+  loss = jnp.sum(SCALE * (x - target) ** 2)
+  return loss, {'loss': loss, 'first': x[0]}
+
+
+def report(x, aux, target):
+  return aux
 
 
 def test_stops_are_zero_every_period_and_the_end():
@@ -31,7 +38,7 @@ def test_solvers_reach_the_minimum(name, settings, steps):
   solver = optimize.make(name, quadratic, settings)
   seen = []
   x = optimize.minimize(
-      solver, lambda x, p: {'loss': quadratic(x, p)}, jnp.zeros(4), target,
+      solver, report, jnp.zeros(4), target,
       optimize.stops(steps, (10,)), lambda progress, terms: seen.append(progress.step))
   np.testing.assert_allclose(x.x, target, atol=1e-3)
   assert seen == optimize.stops(steps, (10,))
@@ -41,16 +48,15 @@ def test_callback_gets_the_loss_at_each_stop():
   target = jnp.ones(4)
   losses = {}
   optimize.minimize(optimize.make('adam', quadratic, {'learning_rate': 0.1}),
-                    lambda x, p: {'loss': quadratic(x, p)}, jnp.zeros(4), target,
+                    report, jnp.zeros(4), target,
                     [0, 1, 5], lambda p, terms: losses.update({p.step: float(terms['loss'])}))
-  assert losses[0] == pytest.approx(float(quadratic(jnp.zeros(4), target)))
+  assert losses[0] == pytest.approx(float(quadratic(jnp.zeros(4), target)[0]))
   assert losses[0] > losses[1] > losses[5]
 
 
 def test_resumes_from_progress_and_stops_when_interrupted():
   target = jnp.ones(4)
   solver = optimize.make('lbfgs', quadratic, {})
-  report = lambda x, p: {'loss': quadratic(x, p)}
   seen = []
   whole = optimize.minimize(solver, report, jnp.zeros(4), target, [0, 3, 6],
                             lambda p, t: seen.append(p.step))
@@ -62,6 +68,44 @@ def test_resumes_from_progress_and_stops_when_interrupted():
                            lambda p, t: seen.append(p.step), start=part)
   assert seen == [0, 3, 6, 6] and rest.step == 6
   np.testing.assert_array_equal(rest.x, whole.x)
+
+
+@pytest.mark.parametrize('name, settings', [
+    ('lbfgs', {}), ('lbfgs', {'linesearch': 'backtracking'}),
+    ('lbfgs', {'linesearch': 'hager-zhang'}), ('lbfgs', {'linesearch': 'none'}),
+    ('optax_lbfgs', {}), ('adam', {'learning_rate': 0.5})])
+def test_aux_is_funs_aux_at_the_current_x(name, settings):
+  target = jnp.array([1.0, -2.0, 3.0, 4.0])
+  solver = optimize.make(name, quadratic, settings)
+  x = jnp.array([5.0, 0.0, 0.0, -1.0])
+  state = solver.init(x, target)
+  for _ in range(4):
+    x, state = solver.update(x, state, target)
+    got = solver.aux(x, state, target)
+    want = quadratic(x, target)[1]
+    assert float(got['first']) == float(want['first'])
+    assert float(got['loss']) == pytest.approx(float(want['loss']), rel=1e-6)
+
+
+@pytest.mark.parametrize('linesearch', ['zoom', 'none'])
+def test_jaxopt_lbfgs_evaluates_fun_once_per_trial_point(linesearch):
+  """No evaluation only to recompute the aux at the search's start point."""
+  calls = []
+
+  def counted(x, target):
+    jax.debug.callback(lambda: calls.append(1))
+    return quadratic(x, target)
+
+  solver = optimize.make('lbfgs', counted, {'linesearch': linesearch})
+  target = jnp.array([1.0, -2.0, 3.0, 4.0])
+  update = jax.jit(solver.update)
+  x = jnp.array([5.0, 0.0, 0.0, -1.0])
+  state = solver.init(x, target)
+  for _ in range(5):
+    x, state = update(x, state, target)
+  jax.effects_barrier()
+  trials = int(state.num_linesearch_iter) if linesearch == 'zoom' else 5
+  assert len(calls) == 1 + trials
 
 
 def test_unknown_optimizer_is_an_input_error():
