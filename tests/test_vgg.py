@@ -94,3 +94,38 @@ def test_real_weights_golden_activations():
   for layer, (mean, std) in GOLDEN.items():
     assert got[layer][0] == pytest.approx(mean, rel=1e-3), (layer, got[layer])
     assert got[layer][1] == pytest.approx(std, rel=1e-3), (layer, got[layer])
+
+
+@pytest.mark.parametrize('dtype, tol', [(jnp.float32, 0.0), (jnp.bfloat16, 1e-2)])
+def test_flipped_kernels_give_the_same_features_and_gradients(random_variables, dtype, tol):
+  x = jax.random.normal(jax.random.key(3), (1, 20, 28, 3)) * 50
+  layers = ('block1_conv2', 'block3_conv1')
+  model = vgg.VGG19(pooling='max', dtype=dtype)
+
+  def loss(params, x, flipped):
+    variables = {'params': params}
+    if flipped:
+      variables = vgg.with_flipped_kernels(variables)
+    out = model.apply(variables, x, layers=layers)
+    return sum(jnp.sum(jnp.sin(v / 10)) for v in out.values())
+
+  grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)), static_argnums=2)
+  (plain, (dp_plain, dx_plain)) = grad(random_variables['params'], x, False)
+  (fast, (dp_fast, dx_fast)) = grad(random_variables['params'], x, True)
+  assert float(fast) == pytest.approx(float(plain), rel=tol)
+  assert float(jnp.max(jnp.abs(dx_plain))) > 0
+  np.testing.assert_allclose(dx_fast, dx_plain, rtol=tol, atol=tol * float(jnp.max(jnp.abs(dx_plain))))
+  for a, b in zip(jax.tree.leaves(dp_fast), jax.tree.leaves(dp_plain)):
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol * float(jnp.max(jnp.abs(b))) + 1e-12)
+
+
+def test_real_weights_carry_flipped_kernels():
+  variables = vgg.load_variables()
+  k = variables['params']['block2_conv1']['kernel']
+  np.testing.assert_array_equal(variables[vgg.FLIPPED]['block2_conv1']['kernel'],
+                                k[::-1, ::-1].transpose(0, 1, 3, 2))
+  x = _ramp()
+  grads = [jax.grad(lambda x, v=v: jnp.sum(vgg.VGG19().apply(v, x, layers=('block2_conv1',))
+                                          ['block2_conv1']))(x)
+           for v in (variables, {'params': variables['params']})]
+  np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-3)
