@@ -137,10 +137,8 @@ def minimize(solver: Solver, report: Callable[[jax.Array, Any, Any], Any],
   report(x, aux, params)), aux being fun's aux at x (Solver.aux); steps up to
   `start.step` are skipped. Steps are
   dispatched asynchronously and nothing is read back in between, so the host
-  waits on the device only where the callback reads. (A lax.fori_loop over the
-  steps would drop even the dispatch, but XLA:CPU runs convolutions inside a
-  loop body about 3x slower.) If `interrupted()` turns true, returns the
-  progress so far, consistent and ready to checkpoint.
+  waits on the device only where the callback reads. If `interrupted()` turns
+  true, returns the progress so far, consistent and ready to checkpoint.
   """
   update = jax.jit(solver.update, donate_argnums=(0, 1))
   values = jax.jit(lambda x, state, params: report(x, solver.aux(x, state, params), params))
