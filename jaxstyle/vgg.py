@@ -14,6 +14,7 @@ from flax.linen.dtypes import promote_dtype
 import jax
 import jax.numpy as jnp
 from jax.ad_checkpoint import checkpoint_name
+import numpy as np
 
 from jaxstyle import weights
 from jaxstyle.errors import InputError
@@ -60,11 +61,11 @@ def pool2x2(x: jax.Array, kind: str) -> jax.Array:
   return windows.max(axis=(2, 4)) if kind == 'max' else windows.mean(axis=(2, 4))
 
 
-def flip(kernel: jax.Array) -> jax.Array:
+def flip(kernel: jax.Array | np.ndarray) -> jax.Array | np.ndarray:
   """HWIO kernel of a stride-1 SAME convolution -> the kernel whose SAME
   convolution with the output's cotangent is the input's: spatially reversed,
   input and output channels swapped."""
-  return jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
+  return kernel[::-1, ::-1].swapaxes(2, 3)
 
 
 def with_flipped_kernels(variables: dict[str, Any]) -> dict[str, Any]:
@@ -167,4 +168,6 @@ def load_variables(path: str | os.PathLike | None = None) -> dict[str, Any]:
   """Flax variables {'params': ..., FLIPPED: ...} of the converted ImageNet
   weights (fetched if missing)."""
   params, _ = weights.load(weights.ensure(path))
-  return with_flipped_kernels({'params': jax.tree.map(jnp.asarray, params)})
+  # Flipped on the host, where flipping is a view (on jax arrays, each kernel
+  # shape compiles its own flip), and put on the device in one transfer.
+  return jax.device_put(with_flipped_kernels({'params': params}))
