@@ -40,7 +40,7 @@ def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'zoom',
   """jaxopt.LBFGS, the design's default. Runs every step it is asked (no tol
   stop); its state keeps fun's aux at x, so reporting it costs nothing."""
   search = {'stepsize': 1.0} if linesearch == 'none' else {'linesearch': linesearch}
-  value_and_grad = jax.value_and_grad(fun, has_aux=True)
+  value_and_grad = jax.jit(jax.value_and_grad(fun, has_aux=True))
   # jaxopt's zoom search starts by evaluating fun's aux at its start point, a
   # forward pass per step (a TODO in jaxopt's zoom_linesearch.py). The start
   # point is the current x, whose value and aux the state holds: `here` passes
