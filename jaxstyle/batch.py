@@ -130,6 +130,11 @@ class History:
     return [{'step': step, **{k: float(v[i]) for k, v in values.items()}}
             for step, values in self.stops]
 
+  def finite(self, i: int, x: np.ndarray) -> bool:
+    """Whether member i's last reported values and its result x are all finite."""
+    last = self.stops[-1][1]
+    return all(np.isfinite(v[i]) for v in last.values()) and bool(np.isfinite(x).all())
+
 
 def local_members(k: int, devices: jax.sharding.Mesh | None = None) -> list[int]:
   """Indices among k members whose results live on this process's devices."""

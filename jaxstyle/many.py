@@ -130,8 +130,7 @@ def _contents(config: ml_collections.ConfigDict, obj: objective.Objective,
                     solver, at, history, devices, [o.params.content for o in members])
     for i in batch.local_members(len(members), devices):
       metrics = history.member(i)
-      finite = (all(math.isfinite(v) for v in metrics[-1].values())
-                and bool(np.isfinite(x[i]).all()))
+      finite = history.finite(i, x[i])
       path = paths[start + i]
       _write(config, folder, path.stem, metrics, x[i] if finite else None, contents[start + i])
       if not finite:

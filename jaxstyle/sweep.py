@@ -19,7 +19,6 @@ import dataclasses
 import functools
 import io
 import json
-import math
 import pathlib
 import shlex
 import tempfile
@@ -144,7 +143,7 @@ def _solve_group(points: list[Point], variables: Any, out: pathlib.Path, prefix:
     for i, point in enumerate(members):
       metrics = history.member(i)
       terms = {t: metrics[-1][t] for t in TERMS}
-      finite = all(math.isfinite(v) for v in terms.values()) and bool(np.isfinite(x[i]).all())
+      finite = history.finite(i, x[i])
       result = {
           'index': point.index, 'grid': list(point.grid), 'point': dict(point.values),
           **terms, 'status': 'ok' if finite else 'nonfinite', 'steps': config.steps,

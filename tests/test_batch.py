@@ -85,3 +85,14 @@ def test_batch_size_checks_memory():
   assert batch.size(obj.spec, 24, 32, history_size=10, devices=4, requested=3) == 3
   with pytest.raises(ResourceError, match='needs about'):
     batch.size(obj.spec, 4000, 4000, history_size=10, devices=1, requested=10**6)
+
+
+def test_history_keeps_each_members_reports_and_finiteness():
+  history = batch.History('test', steps=4, members=2)
+  history(optimize.Progress(step=0, x=None, state=None), {'loss': np.array([3.0, 4.0])})
+  history(optimize.Progress(step=4, x=None, state=None), {'loss': np.array([1.0, np.nan])})
+  assert history.member(0) == [{'step': 0, 'loss': 3.0}, {'step': 4, 'loss': 1.0}]
+  x = np.zeros((2, 2, 3))
+  assert history.finite(0, x)
+  assert not history.finite(1, x)  # its last loss is NaN
+  assert not history.finite(0, np.full((2, 2, 3), np.inf))
