@@ -2,7 +2,7 @@
 the same objective and against pastiche, on CPU.
 
 python -m benchmarks.run --out=DIR [--sizes=128,256,384] [--steps=50] [--repeats=2]
-                         [--impls=jaxstyle,jaxstyle_nols,jaxstyle_warm,jaxstyle_optax,torch,pastiche]
+    [--impls=jaxstyle,jaxstyle_nols,jaxstyle_warm,jaxstyle_optax,torch,pastiche]
 
 Every implementation runs as its own process (A B C D E, repeated), timed from
 process start. Writes DIR/results.json, DIR/results.md and DIR/loss_H.png.

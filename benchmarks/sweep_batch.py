@@ -74,8 +74,8 @@ def main() -> None:
       step = 0
       for w, x0 in zip(weights, starts):
         shifted = lambda p, v, step=step: callback(p._replace(step=p.step + step), v)
-        progress = optimize.minimize(solver, lambda x, aux, p: 0.0, x0, obj.params._replace(weights=w),
-                                     at, shifted)
+        progress = optimize.minimize(solver, lambda x, aux, p: 0.0, x0,
+                                     obj.params._replace(weights=w), at, shifted)
         jax.block_until_ready(progress.x)
         step += args.steps
 
