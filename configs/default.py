@@ -49,6 +49,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.color_transfer = False  # style recoloured to the content's mean/covariance
   config.pooling = 'avg'  # 'max' or 'avg' (the paper's)
   config.precision = 'highest'  # convolutions: 'highest' (fp32), 'tf32' or 'bf16' (GPU)
+  # blocks 3-5: 'direct', 'winograd' (CPU speed, float32) or 'auto' (winograd on CPU)
+  config.conv_algorithm = 'auto'
   config.remat = False  # recompute VGG blocks in the backward pass: less memory
   config.compilation_cache = True  # JAX's persistent cache in the workdir's parent
   config.shard_spatial = False  # split the image's width over every device (jax.sharding)

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxstyle import checkpoint, cli, files, image, many, memory, multiscale, objective, optimize
-from jaxstyle import outputs, spatial, validation, vgg
+from jaxstyle import outputs, spatial, validation
 from jaxstyle import workdir as workdir_lib
 
 _START_OVER = flags.DEFINE_bool(
@@ -82,10 +82,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
                    spatial.memory_width(width) if config.shard_spatial else width,
                    history_size=optim.get('history_size', 0),
                    pooling=spec.pooling, content_layers=spec.content_layers,
-                   masked_styles=len(config.style_masks or ()))
+                   masked_styles=len(config.style_masks or ()), winograd=spec.winograd)
   if config.compilation_cache:
     cli.compilation_cache(out.absolute().parent / '.jax_cache')
-  variables = vgg.load_variables(config.weights)
+  variables = objective.load_variables(config)
   objectives = [objective.build(config, c, s, variables) for c, s in inputs]
   solver = optimize.make(config.optimizer, functools.partial(objective.loss_and_terms, spec=spec),
                          optim)

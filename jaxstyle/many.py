@@ -26,7 +26,6 @@ import numpy as np
 from PIL import Image
 
 from jaxstyle import batch, checkpoint, cli, files, image, memory, objective, optimize, outputs
-from jaxstyle import vgg
 from jaxstyle import workdir as workdir_lib
 from jaxstyle.errors import InputError, NumericalError
 
@@ -84,10 +83,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   if field == 'frames':  # batch.size checks the batch's memory
     memory.preflight(spec.layers, *content.shape[:2], history_size=optim.get('history_size', 0),
                      pooling=spec.pooling, content_layers=spec.content_layers,
-                     masked_styles=len(config.style_masks or ()))
+                     masked_styles=len(config.style_masks or ()), winograd=spec.winograd)
   if config.compilation_cache:
     cli.compilation_cache(out.absolute().parent / '.jax_cache')
-  obj = objective.build(config, content, style, vgg.load_variables(config.weights))
+  obj = objective.build(config, content, style, objective.load_variables(config))
   solver = optimize.make(config.optimizer, functools.partial(objective.loss_and_terms, spec=spec),
                          optim)
   folder = out / field

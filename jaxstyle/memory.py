@@ -17,7 +17,6 @@ _FLOAT32 = 4  # bytes
 # on CPU (tests/test_memory.py); see `estimate`.
 _BACKWARD = 4  # buffers the size of the largest activation
 _MAX_POOL = 4  # buffers per max-pooling input
-_WEIGHT_COPIES = 2  # the kernels and the copy the input-gradient convolutions read
 _IMAGES = 4  # image, gradient, two optimiser buffers
 _PER_HISTORY = 4  # L-BFGS s and y, and the fresh copies the update writes
 _PER_MASKED_STYLE = 3  # masked features and their gradient, per further masked style
@@ -26,13 +25,13 @@ _PER_MASKED_STYLE = 3  # masked features and their gradient, per further masked 
 def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
              history_size: int = 10, pooling: str = 'max',
              content_layers: Sequence[str] | None = None,
-             masked_styles: int = 0) -> int:
+             masked_styles: int = 0, winograd: bool = False) -> int:
   """Peak device memory (bytes) of one loss-and-gradient step plus optimiser state.
 
   A sum of float32 buffers, from VGG19's layer shapes up to the deepest of
   `layers` at height x width px:
 
-    batch · (A + 4·L + 4·P + (4 + 4·history_size)·I + 3·(S − 1)·F) + 2·W + T
+    batch · (A + 4·L + 4·P + (4 + 4·history_size)·I + 3·(S − 1)·F) + W + K + T
 
   A: every conv and pooling output, kept once for the backward pass (the
      ReLU output; XLA keeps no separate pre-ReLU copy).
@@ -47,8 +46,10 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
      S = masked_styles > 1 style images under masks, each after the first
      keeps its masked features and their gradient (one masked style costs
      what an unmasked one does; unmasked styles share one Gram).
-  W: the conv weights of the layers used, twice (kernels and the copy the
-     input-gradient convolutions read).
+  W: the conv weights of the layers used.
+  K: the kernels the convolutions read besides: each kernel flipped for
+     the input gradient (its size), or with `winograd`, on layers with at
+     least vgg.WINOGRAD_MIN_FEATURES outputs, its Winograd transform (4x).
   T: targets, shared by the batch: the features of each of `content_layers`
      (default: every layer, an upper bound) and a C x C Gram per layer.
 
@@ -60,7 +61,7 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   content_layers = layers if content_layers is None else content_layers
   deepest = max((vgg.LAYER_NAMES.index(l) for l in layers), default=-1)
   h, w = height, width
-  kept = largest = pool_inputs = kernels = targets = outputs = 0
+  kept = largest = pool_inputs = kernels = cached = targets = outputs = 0
   for i, (name, cin, cout) in enumerate(weights.LAYERS[:deepest + 1]):
     if i and vgg.block(name) != vgg.block(vgg.LAYER_NAMES[i - 1]):
       pool_inputs += h * w * cin
@@ -69,6 +70,8 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
     kept += h * w * cout
     largest = max(largest, h * w * cout)
     kernels += 9 * cin * cout + cout
+    transformed = winograd and cout >= vgg.WINOGRAD_MIN_FEATURES
+    cached += (36 if transformed else 9) * cin * cout
     if name in layers:
       targets += cout**2 + (h * w * cout if name in content_layers else 0)
       outputs += h * w * cout
@@ -76,7 +79,7 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   images = (_IMAGES + _PER_HISTORY * history_size) * height * width * 3
   masked = _PER_MASKED_STYLE * max(masked_styles - 1, 0) * outputs
   per_image = kept + _BACKWARD * largest + pooling_grad + images + masked
-  return _FLOAT32 * (batch * per_image + _WEIGHT_COPIES * kernels + targets)
+  return _FLOAT32 * (batch * per_image + kernels + cached + targets)
 
 
 def _mem_available(path: str = '/proc/meminfo') -> int | None:
@@ -109,13 +112,13 @@ def available(device: jax.Device | None = None) -> int | None:
 def largest_height(layers: Sequence[str], aspect: float, batch: int,
                    history_size: int, budget_bytes: float, pooling: str = 'max',
                    content_layers: Sequence[str] | None = None,
-                   masked_styles: int = 0) -> int:
+                   masked_styles: int = 0, winograd: bool = False) -> int:
   """Largest height (px) whose `estimate` at width round(aspect·height) fits
   `budget_bytes`; 0 if none does. aspect: width / height."""
   def fits(height: int) -> bool:
     width = max(1, round(aspect * height))
     return estimate(layers, height, width, batch, history_size, pooling,
-                    content_layers, masked_styles) <= budget_bytes
+                    content_layers, masked_styles, winograd) <= budget_bytes
 
   lo, hi = 0, 1  # fits(lo) or lo == 0; not fits(hi) once the doubling stops
   while fits(hi):
@@ -130,7 +133,7 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
               history_size: int = 10, device: jax.Device | None = None,
               headroom: float = 0.9, pooling: str = 'max',
               content_layers: Sequence[str] | None = None,
-              masked_styles: int = 0) -> None:
+              masked_styles: int = 0, winograd: bool = False) -> None:
   """Raises ResourceError if `estimate` exceeds headroom x the device's free
   memory. Does nothing when that is unknown."""
   free = available(device)
@@ -138,11 +141,11 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
     return
   budget = headroom * free
   need = estimate(layers, height, width, batch, history_size, pooling,
-                  content_layers, masked_styles)
+                  content_layers, masked_styles, winograd)
   if need <= budget:
     return
   fit = largest_height(layers, width / height, batch, history_size, budget,
-                       pooling, content_layers, masked_styles)
+                       pooling, content_layers, masked_styles, winograd)
   images = f' x {batch} images' if batch > 1 else ''
   raise ResourceError(
       f'{width}x{height} px{images} needs about {need / GIB:.2f} GiB of device '

@@ -24,6 +24,10 @@ INITS = ('content', 'style', 'uniform', 'noise', 'normal')
 # Convolution precision: float32 throughout, TF32 tensor cores, or bfloat16
 # compute (GPU speed; on CPU only 'highest' is fast).
 PRECISIONS = ('highest', 'tf32', 'bf16')
+# How the 3x3 convolutions of blocks 3 to 5 are computed: 'direct' (lax.conv),
+# 'winograd' (F(4x4, 3x3), about twice as fast on XLA:CPU, float32 only) or
+# 'auto' (winograd on CPU at 'highest' precision without shard_spatial, else direct).
+CONV_ALGORITHMS = ('auto', 'direct', 'winograd')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Spec:
   pooling: str = 'avg'
   precision: str = 'highest'  # one of PRECISIONS
   remat: bool = False  # recompute each VGG block in the backward pass
+  winograd: bool = False  # blocks 3 to 5 convolve by Winograd (vgg.WINOGRAD)
   # Each content and style term's gradient into its layer's features has L1
   # norm equal to the term's weight (losses.normalize_gradient).
   normalize_gradients: bool = False
@@ -57,6 +62,16 @@ class Spec:
   @property
   def layers(self) -> tuple[str, ...]:
     return tuple(dict.fromkeys(self.content_layers + self.style_layers))
+
+  def prepare(self, variables: Any) -> Any:
+    """VGG19 variables as this spec computes with them: with the Winograd
+    kernels of its layers when it uses Winograd (kept if already there), with
+    every flipped kernel and no Winograd ones when it does not."""
+    if self.winograd:
+      return vgg.with_winograd_kernels(variables, self.layers)
+    if vgg.WINOGRAD not in variables:
+      return variables
+    return vgg.with_flipped_kernels({'params': variables['params']})
 
 
 class Weights(NamedTuple):
@@ -229,6 +244,14 @@ class Objective:
     return x
 
 
+def uses_winograd(config: ml_collections.ConfigDict) -> bool:
+  """config.conv_algorithm resolved for this process's backend."""
+  if config.conv_algorithm == 'auto':
+    return (jax.default_backend() == 'cpu' and config.precision == 'highest'
+            and not config.shard_spatial)
+  return config.conv_algorithm == 'winograd'
+
+
 def spec_from(config: ml_collections.ConfigDict) -> Spec:
   return Spec(content_layers=tuple(config.loss.content_layers),
               style_layers=tuple(config.loss.style_layers),
@@ -236,6 +259,7 @@ def spec_from(config: ml_collections.ConfigDict) -> Spec:
               pooling=config.pooling,
               precision=config.precision,
               remat=config.remat,
+              winograd=uses_winograd(config),
               normalize_gradients=config.loss.normalize_gradients)
 
 
@@ -286,6 +310,12 @@ def _masks(config: ml_collections.ConfigDict, spec: Spec,
   return {l: jnp.asarray(np.stack(m)) for l, m in masks.items()}
 
 
+def load_variables(config: ml_collections.ConfigDict) -> Any:
+  """VGG19 variables of config.weights, prepared for the config's spec:
+  load once and pass to `build` for every objective of a run."""
+  return spec_from(config).prepare(vgg.load_variables(config.get('weights')))
+
+
 def build(config: ml_collections.ConfigDict, content_rgb: np.ndarray,
           style_rgb: np.ndarray | Sequence[np.ndarray], variables: Any = None) -> Objective:
   """Objective of `config.loss` for a content image and a style image, or a
@@ -298,8 +328,7 @@ def build(config: ml_collections.ConfigDict, content_rgb: np.ndarray,
   """
   spec = spec_from(config)
   vgg.check_layers(spec.layers)
-  if variables is None:
-    variables = vgg.load_variables(config.get('weights'))
+  variables = load_variables(config) if variables is None else spec.prepare(variables)
   styles_rgb = list(style_rgb) if isinstance(style_rgb, (list, tuple)) else [style_rgb]
   if len(styles_rgb) != num_styles(config):
     raise InputError(f'{len(styles_rgb)} style image(s) given for the '

@@ -86,6 +86,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _fail('init_noise', f'must be in [0, 1]; got {config.init_noise}')
   _choice(config, 'pooling', vgg.POOLINGS)
   _choice(config, 'precision', objective.PRECISIONS)
+  _choice(config, 'conv_algorithm', objective.CONV_ALGORITHMS)
+  if config.conv_algorithm == 'winograd' and config.precision == 'bf16':
+    _fail('conv_algorithm', "'winograd' needs float32 convolutions; got precision 'bf16'")
   _choice(config, 'optimizer', optimize.OPTIMIZERS)
 
   loss = config.loss

@@ -1,6 +1,7 @@
 """The objective on tiny images and random VGG weights: known zeros, the
 configured normalisation, gradients and initial images; several style
 images, their blend weights and masks."""
+import dataclasses
 import functools
 
 import jax
@@ -148,7 +149,8 @@ def test_remat_and_precision_keep_the_objective(variables):
   x = base.initial('noise')
   value, grad = base.value_and_grad(x)
   for field, setting, rel in (('remat', True, 1e-6), ('precision', 'tf32', 1e-6),
-                              ('precision', 'bf16', 5e-2)):
+                              ('precision', 'bf16', 5e-2), ('conv_algorithm', 'direct', 1e-5),
+                              ('conv_algorithm', 'winograd', 1e-5)):
     config = _config(tv_weight=1e-3)
     config[field] = setting
     other = objective.build(config, _rgb(0), _rgb(1), variables)
@@ -156,6 +158,27 @@ def test_remat_and_precision_keep_the_objective(variables):
     assert float(v) == pytest.approx(float(value), rel=rel), (field, setting)
     cos = jnp.vdot(g, grad) / (jnp.linalg.norm(g) * jnp.linalg.norm(grad))
     assert float(cos) > 1 - rel, (field, setting)
+
+
+def test_auto_conv_algorithm_is_winograd_on_cpu_at_full_precision_only():
+  config = _config()
+  assert jax.default_backend() == 'cpu'
+  assert objective.uses_winograd(config)
+  for field, setting in (('precision', 'tf32'), ('shard_spatial', True),
+                         ('conv_algorithm', 'direct')):
+    other = _config()
+    other[field] = setting
+    assert not objective.uses_winograd(other), (field, setting)
+
+
+def test_prepare_adds_or_drops_the_winograd_kernels(variables):
+  winograd = objective.spec_from(_config())
+  direct = dataclasses.replace(winograd, winograd=False)
+  prepared = winograd.prepare(vgg.with_flipped_kernels(variables))
+  assert vgg.WINOGRAD in prepared
+  assert winograd.prepare(prepared) is prepared
+  back = direct.prepare(prepared)
+  assert vgg.WINOGRAD not in back and sorted(back[vgg.FLIPPED]) == sorted(vgg.LAYER_NAMES)
 
 
 def _styles_config(n, blend=None, masks=None, **loss):

@@ -119,6 +119,8 @@ BAD = [
     ('pooling', 'min', 'lbfgs', "must be one of max, avg; got 'min'"),
     ('precision', 'float64', 'lbfgs',
      "must be one of highest, tf32, bf16; got 'float64'"),
+    ('conv_algorithm', 'fft', 'lbfgs',
+     "must be one of auto, direct, winograd; got 'fft'"),
     ('optimizer', 'sgd', 'lbfgs',
      "must be one of lbfgs, optax_lbfgs, adam; got 'sgd'"),
     ('loss.normalization', 'johnson', 'lbfgs',
@@ -171,6 +173,11 @@ BAD = [
 def test_bad_value_names_field(field, value, optimizer, problem):
   msg = _message(_config({field: value}, optimizer))
   assert msg.startswith(f'config.{field}: {problem}'), msg
+
+
+def test_winograd_refuses_bfloat16():
+  msg = _message(_config({'conv_algorithm': 'winograd', 'precision': 'bf16'}))
+  assert msg.startswith("config.conv_algorithm: 'winograd' needs float32 convolutions"), msg
 
 
 BAD_TYPES = [

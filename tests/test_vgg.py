@@ -119,6 +119,37 @@ def test_flipped_kernels_give_the_same_features_and_gradients(random_variables, 
     np.testing.assert_allclose(a, b, rtol=tol, atol=tol * float(jnp.max(jnp.abs(b))) + 1e-12)
 
 
+def test_winograd_kernels_cover_the_wide_layers_up_to_the_deepest(random_variables):
+  variables = vgg.with_flipped_kernels(random_variables)
+  prepared = vgg.with_winograd_kernels(variables, ('block1_conv1', 'block4_conv2'))
+  upto = vgg.weights.LAYERS[:vgg.LAYER_NAMES.index('block4_conv2') + 1]
+  wide = [name for name, _, features in upto if features >= vgg.WINOGRAD_MIN_FEATURES]
+  assert list(prepared[vgg.WINOGRAD]) == wide == ['block3_conv1', 'block3_conv2', 'block3_conv3',
+                                                 'block3_conv4', 'block4_conv1', 'block4_conv2']
+  assert sorted(prepared[vgg.FLIPPED]) == sorted(set(vgg.LAYER_NAMES) - set(wide))
+  assert vgg.with_winograd_kernels(prepared, ('block3_conv1',)) is prepared
+
+
+def test_winograd_gives_the_features_and_gradients_of_the_direct_convolution(random_variables):
+  x = jax.random.normal(jax.random.key(4), (1, 22, 30, 3)) * 50
+  layers = ('block3_conv2', 'block4_conv1')
+  model = vgg.VGG19(pooling='max')
+  direct = vgg.with_flipped_kernels(random_variables)
+  fast = vgg.with_winograd_kernels(direct, layers)
+
+  def loss(params, x, variables):
+    out = model.apply({**variables, 'params': params}, x, layers=layers)
+    return sum(jnp.sum(jnp.sin(v / 10)) for v in out.values())
+
+  grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+  value, (dp, dx) = grad(direct['params'], x, direct)
+  fast_value, (fast_dp, fast_dx) = grad(direct['params'], x, fast)
+  assert float(fast_value) == pytest.approx(float(value), rel=1e-5)
+  np.testing.assert_allclose(fast_dx, dx, atol=1e-4 * float(jnp.max(jnp.abs(dx))))
+  for a, b in zip(jax.tree.leaves(fast_dp), jax.tree.leaves(dp)):
+    np.testing.assert_allclose(a, b, atol=1e-4 * float(jnp.max(jnp.abs(b))) + 1e-12)
+
+
 def test_real_weights_carry_flipped_kernels():
   variables = vgg.load_variables()
   k = variables['params']['block2_conv1']['kernel']
