@@ -3,7 +3,7 @@
 Prints JSON: first call (compile included), steady state (median after a
 warm-up, block_until_ready) and their difference, the compile time.
 
-python -m benchmarks.jax_steady --content=PNG --style=PNG --height=256
+python -m benchmarks.jax_steady --content=PNG --style=PNG --height=256 [--conv_algorithm=auto]
 """
 import argparse
 import json
@@ -22,9 +22,11 @@ def main() -> None:
   parser.add_argument('--style', required=True)
   parser.add_argument('--height', type=int, required=True)
   parser.add_argument('--repeats', type=int, default=5)
+  parser.add_argument('--conv_algorithm', default='auto', choices=objective.CONV_ALGORITHMS)
   args = parser.parse_args()
   config = keras_example.get_config()
   config.height = args.height
+  config.conv_algorithm = args.conv_algorithm
   content = image.load(args.content, height=args.height)
   style = image.load(args.style, height=args.height)
   obj = objective.build(config, content, style)

@@ -2,7 +2,7 @@
 the same objective and against pastiche, on CPU.
 
 python -m benchmarks.run --out=DIR [--sizes=128,256,384] [--steps=50] [--repeats=2]
-    [--impls=jaxstyle,jaxstyle_nols,jaxstyle_warm,jaxstyle_optax,torch,pastiche]
+    [--impls=jaxstyle,jaxstyle_direct,jaxstyle_nols,jaxstyle_warm,jaxstyle_optax,torch,pastiche]
 
 Every implementation runs as its own process (A B C D E, repeated), timed from
 process start. Writes DIR/results.json, DIR/results.md and DIR/loss_H.png.
@@ -35,8 +35,10 @@ STYLE_LAYERS = ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1',
 DEEPEST = 'block5_conv2'
 CLOCK_GHZ = 2.5
 AGREE_RTOL = 1e-3
-IMPLS = ('jaxstyle', 'jaxstyle_nols', 'jaxstyle_warm', 'jaxstyle_optax', 'torch', 'pastiche')
+IMPLS = ('jaxstyle', 'jaxstyle_direct', 'jaxstyle_nols', 'jaxstyle_warm', 'jaxstyle_optax', 'torch',
+         'pastiche')
 LABELS = {'jaxstyle': 'jaxstyle (jaxopt L-BFGS)',
+          'jaxstyle_direct': 'jaxstyle (jaxopt L-BFGS), direct convolutions (no Winograd)',
           'jaxstyle_nols': 'jaxstyle (jaxopt L-BFGS, no line search)',
           'jaxstyle_warm': 'jaxstyle (jaxopt L-BFGS), second run: warm compilation cache',
           'jaxstyle_optax': 'jaxstyle (optax L-BFGS)',
@@ -192,9 +194,9 @@ def run_pastiche(content: pathlib.Path, style: pathlib.Path, side: int, steps: i
 
 
 def steady_state(content: pathlib.Path, style: pathlib.Path, height: int,
-                 log: pathlib.Path) -> dict[str, float]:
+                 log: pathlib.Path, conv_algorithm: str = 'auto') -> dict[str, float]:
   cmd = [sys.executable, '-m', 'benchmarks.jax_steady', f'--content={content}',
-         f'--style={style}', f'--height={height}']
+         f'--style={style}', f'--height={height}', f'--conv_algorithm={conv_algorithm}']
   proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
   log.write_text(proc.stdout + proc.stderr)
   if proc.returncode:
@@ -212,7 +214,7 @@ def median(values: list[Any]) -> Any:
 
 
 def summarise(height: int, width: int, runs: dict[str, list[dict[str, Any]]],
-              steady: dict[str, float], info: dict[str, Any]) -> dict[str, Any]:
+              steady: dict[str, dict[str, float]], info: dict[str, Any]) -> dict[str, Any]:
   """Medians over repeats, the iteration-0 agreement and time-to-torch-loss."""
   torch_runs = runs['torch']
   torch_final = median([r['loss'][-1] for r in torch_runs])
@@ -227,8 +229,9 @@ def summarise(height: int, width: int, runs: dict[str, list[dict[str, Any]]],
            'evaluations': median([r.get('evaluations') for r in rs]),
            'steady_s_per_eval': None, 'compile_s': None}
     if impl.startswith('jaxstyle'):
-      row['steady_s_per_eval'] = steady['steady_s_per_eval']
-      row['compile_s'] = None if impl == 'jaxstyle_warm' else steady['compile_s']
+      own = steady['direct' if impl == 'jaxstyle_direct' else 'auto']
+      row['steady_s_per_eval'] = own['steady_s_per_eval']
+      row['compile_s'] = None if impl == 'jaxstyle_warm' else own['compile_s']
       row['startup_s'] = median([r['startup_s'] for r in rs])
       reach = median([first_at_most(r['loss'], r['wall_from_start_s'], torch_final) for r in rs])
       row['time_to_torch_loss_s'] = reach
@@ -324,6 +327,9 @@ def main() -> None:
     runners = {
         'jaxstyle': lambda rep: run_jaxstyle(content, style, height, args.steps, 'lbfgs',
                                              work / f'jaxstyle_r{rep}', counters),
+        'jaxstyle_direct': lambda rep: run_jaxstyle(
+            content, style, height, args.steps, 'lbfgs', work / f'direct_r{rep}', counters,
+            '--config.conv_algorithm=direct'),
         'jaxstyle_nols': lambda rep: run_jaxstyle(
             content, style, height, args.steps, 'lbfgs', work / f'nols_r{rep}', counters,
             '--config.optim.lbfgs.linesearch=none'),
@@ -342,7 +348,10 @@ def main() -> None:
         runs[impl].append(runners[impl](rep))
       print(f'{height} px repeat {rep}: ' + ', '.join(
           f'{impl} {runs[impl][-1]["wall_s"]:.1f} s' for impl in impls), flush=True)
-    steady = steady_state(content, style, height, work / 'jax_steady.log')
+    steady = {algorithm: steady_state(content, style, height,
+                                      work / f'jax_steady_{algorithm}.log', algorithm)
+              for algorithm in ('auto', 'direct')
+              if algorithm == 'auto' or 'jaxstyle_direct' in impls}
     summary = summarise(height, width, runs, steady, info)
     plot(out / f'loss_{height}.png', summary, runs)
     tables.append(table(summary, args.steps, args.repeats))
