@@ -26,12 +26,26 @@ def _positions_and_channels(features: jax.Array) -> tuple[int, int]:
   return h * w, c
 
 
+@jax.custom_jvp
+def _gram(f: jax.Array) -> jax.Array:
+  return f.T @ f
+
+
+@_gram.defjvp
+def _gram_jvp(primals, tangents):
+  """d(FᵀF) = FᵀdF + (FᵀdF)ᵀ: one product, whose transpose, the gradient
+  F(dG + dGᵀ), is one product too. JAX's own rule makes two of each, and
+  the backward ones, (M, C) by (C, C), are memory-bound."""
+  (f,), (df,) = primals, tangents
+  half = f.T @ df
+  return f.T @ f, half + half.T
+
+
 @jax.jit
 def gram(features: jax.Array) -> jax.Array:
   """G_ij = Σ_k F_ik F_jk over the M spatial positions (paper eq. 3): (C, C)."""
   m, c = _positions_and_channels(features)
-  f = features.reshape(m, c)
-  return f.T @ f
+  return _gram(features.reshape(m, c))
 
 
 @jax.jit

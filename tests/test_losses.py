@@ -17,6 +17,20 @@ def test_gram_is_sum_over_positions_of_outer_products():
   np.testing.assert_allclose(losses.gram(F[None]), losses.gram(F))
 
 
+def test_gram_derivatives_known_answer():
+  # d<W, FᵀF>/dF = F(W + Wᵀ); forward mode and second order keep working.
+  w = jnp.array([[1.0, 2.0], [0.0, -1.0]])
+  f = F.reshape(2, 2)
+  loss = lambda features: jnp.sum(w * losses.gram(features))
+  np.testing.assert_allclose(jax.grad(loss)(F), (f @ (w + w.T)).reshape(F.shape))
+  direction = jnp.array([[[1.0, 0.0], [0.0, 2.0]]])
+  d = direction.reshape(2, 2)
+  _, tangent = jax.jvp(losses.gram, (F,), (direction,))
+  np.testing.assert_allclose(tangent, f.T @ d + d.T @ f)
+  hvp = jax.jvp(jax.grad(loss), (F,), (direction,))[1]
+  np.testing.assert_allclose(hvp, (d @ (w + w.T)).reshape(F.shape))
+
+
 def test_style_target_is_gram_per_position():
   np.testing.assert_allclose(losses.style_target(F), [[5.0, 7.0], [7.0, 10.0]])
 
