@@ -55,17 +55,35 @@ def check_pooling(kind: str) -> None:
     raise InputError(f'pooling must be one of {POOLINGS}, got {kind!r}')
 
 
+@jax.custom_jvp
+def _max_of_windows(windows: jax.Array) -> jax.Array:
+  return windows.max(axis=(2, 4))
+
+
+@_max_of_windows.defjvp
+def _max_of_windows_jvp(primals, tangents):
+  """The tangent of each window's first maximum in row-major order, torch's
+  and cuDNN's choice: one select per window element, where JAX's rule for
+  max (ties share) also counts the ties and divides."""
+  (windows,), (tangent,) = primals, tangents
+  top = windows.max(axis=(2, 4))
+  out = tangent[:, :, 1, :, 1]
+  for i, j in ((1, 0), (0, 1), (0, 0)):
+    out = jnp.where(windows[:, :, i, :, j] == top, tangent[:, :, i, :, j], out)
+  return top, out
+
+
 def pool2x2(x: jax.Array, kind: str) -> jax.Array:
   """2x2 stride-2 max or average pooling of NHWC x; an odd last row or column is dropped.
 
   A reshape and a reduction rather than reduce_window, whose max gradient
   (select-and-scatter) made a whole evaluation about 6 % slower on XLA:CPU.
-  Tied maxima share the gradient; under ReLU only zeros tie, and their gradient is zero.
+  Of tied maxima the first, row by row, takes the gradient.
   """
   check_pooling(kind)
   n, h, w, c = x.shape
   windows = x[:, :h - h % 2, :w - w % 2].reshape(n, h // 2, 2, w // 2, 2, c)
-  return windows.max(axis=(2, 4)) if kind == 'max' else windows.mean(axis=(2, 4))
+  return _max_of_windows(windows) if kind == 'max' else windows.mean(axis=(2, 4))
 
 
 def flip(kernel: jax.Array | np.ndarray) -> jax.Array | np.ndarray:

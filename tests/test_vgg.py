@@ -63,6 +63,13 @@ def test_pool2x2_known_answer_drops_odd_edge_and_routes_max_gradient():
     vgg.pool2x2(x, 'sum')
 
 
+def test_max_pool_gradient_goes_to_the_first_of_tied_maxima():
+  x = jnp.array([[1.0, 5.0, 2.0, 2.0], [5.0, 0.0, 2.0, 2.0]]).reshape(1, 2, 4, 1)
+  np.testing.assert_array_equal(vgg.pool2x2(x, 'max')[0, ..., 0], [[5.0, 2.0]])
+  grad = jax.grad(lambda x: jnp.sum(vgg.pool2x2(x, 'max') * jnp.array([1.0, 3.0])[:, None]))(x)
+  np.testing.assert_array_equal(grad[0, ..., 0], [[0.0, 1.0, 3.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+
+
 def test_unknown_layer_names_the_valid_ones(random_variables):
   with pytest.raises(InputError, match='block6_conv1.*valid names: block1_conv1'):
     vgg.VGG19().apply(random_variables, jnp.zeros((1, 16, 16, 3)), layers=('block6_conv1',))
