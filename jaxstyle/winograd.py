@@ -44,8 +44,8 @@ def transform_kernel(kernel: np.ndarray) -> np.ndarray:
   """HWIO (3, 3, C, K) kernel -> (6, 6, C, K) float32 = G kernel G_T, on the host."""
   assert kernel.shape[:2] == (3, 3), f'expected a 3x3 HWIO kernel, got {kernel.shape}'
   g = G.astype(np.float32)
-  columns = (g @ np.asarray(kernel, np.float32).reshape(3, -1)).reshape(6, 3, -1)
-  return np.einsum('jb,ibx->ijx', g, columns, optimize=True).reshape(6, 6, *kernel.shape[2:])
+  rows = (g @ np.asarray(kernel, np.float32).reshape(3, -1)).reshape(6, 3, -1)  # G k
+  return np.matmul(g, rows).reshape(6, 6, *kernel.shape[2:])  # (G k) G_T, tile row by row
 
 
 def _tiles(x: jax.Array, count: int, axis: int) -> jax.Array:
