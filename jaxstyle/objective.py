@@ -165,10 +165,15 @@ def terms_and_grad_norms(x: jax.Array, params: Params, spec: Spec) -> dict[str, 
   return {**values, **{k: jnp.linalg.norm(g) for k, g in zip(GRAD_NORMS, grads)}}
 
 
-@functools.partial(jax.jit, static_argnames=('spec', 'layers'))
-def _features(variables: Any, x: jax.Array, spec: Spec,
-              layers: tuple[str, ...]) -> dict[str, jax.Array]:
-  return spec.model.apply(variables, x, layers=layers)
+@functools.partial(jax.jit, static_argnames='spec')
+def _targets(variables: Any, x: jax.Array,
+             spec: Spec) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+  """x's features at the content layers and Grams per position
+  (losses.style_target) at the style layers: one compile serves the content
+  image and every style image of its size."""
+  features = spec.model.apply(variables, x, layers=spec.layers)
+  return ({l: features[l] for l in spec.content_layers},
+          {l: losses.style_target(features[l]) for l in spec.style_layers})
 
 
 _terms = jax.jit(terms, static_argnames='spec')
@@ -203,7 +208,7 @@ class Objective:
     0..255): its content features computed, the style targets shared."""
     content = image.preprocess(content_rgb)
     assert content.shape == self.content.shape, (content.shape, self.content.shape)
-    features = _features(self.params.variables, content, self.spec, self.spec.content_layers)
+    features, _ = _targets(self.params.variables, content, self.spec)
     return dataclasses.replace(self, params=self.params._replace(content=features),
                                content=content)
 
@@ -342,10 +347,9 @@ def build(config: ml_collections.ConfigDict, content_rgb: np.ndarray,
   masks = _masks(config, spec, content_rgb.shape[:2])
   content = image.preprocess(content_rgb)
   styles = [image.preprocess(rgb) for rgb in styles_rgb]
-  grams = [{l: losses.style_target(f) for l, f in
-            _features(variables, style, spec, spec.style_layers).items()} for style in styles]
+  grams = [_targets(variables, style, spec)[1] for style in styles]
   params = Params(variables=variables,
-                  content=_features(variables, content, spec, spec.content_layers),
+                  content=_targets(variables, content, spec)[0],
                   style=StyleTargets(grams={l: jnp.stack([g[l] for g in grams])
                                             for l in spec.style_layers},
                                      masks=masks),
