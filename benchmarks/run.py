@@ -101,7 +101,8 @@ def prepare_inputs(out: pathlib.Path, height: int) -> tuple[pathlib.Path, pathli
 
 def run_process(cmd: list[str], log: pathlib.Path) -> dict[str, float]:
   """Runs cmd from the repo root; whole wall time, the child's CPU time (its
-  waited-for descendants included) and peak RSS."""
+  waited-for descendants included), peak RSS and the Unix time it was launched."""
+  launched = time.time()
   start = time.perf_counter()
   with open(log, 'w') as f:
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
@@ -111,7 +112,7 @@ def run_process(cmd: list[str], log: pathlib.Path) -> dict[str, float]:
   if code:
     raise RuntimeError(f'{" ".join(cmd)} failed ({code}); see {log}')
   return {'wall_s': wall, 'cpu_s': usage.ru_utime + usage.ru_stime,
-          'peak_rss_mb': usage.ru_maxrss / 1024}
+          'peak_rss_mb': usage.ru_maxrss / 1024, 'launched': launched}
 
 
 def jaxopt_counter_leaves() -> dict[str, int]:
@@ -159,15 +160,18 @@ def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps:
     shutil.rmtree(run_dir)
   result = run_process(cmd, workdir.with_suffix('.log'))
   records = [json.loads(l) for l in (run_dir / 'metrics.jsonl').read_text().splitlines()]
-  # Start-up is whatever the process spent outside the solve clock; this also
-  # counts the final checkpoint and image writes, so it errs against jaxstyle.
-  startup = result['wall_s'] - records[-1]['wall_s']
+  # Each record carries the Unix time it was logged: the loss curve runs from
+  # the launch to that moment, as torch's does from its t0 (the final image,
+  # checkpoint and loss-curve writes come after the last record and count
+  # only in the whole-run wall). Start-up is the time before the solve clock.
+  since_launch = [r['time'] - result['launched'] for r in records]
+  startup = since_launch[0] - records[0]['wall_s']
   evals = None
   if optimizer == 'lbfgs':
     evals = evaluations(run_dir / 'checkpoint.npz', counters,
                         '--config.optim.lbfgs.linesearch=none' not in flags)
   return {**result, 'startup_s': startup, 'loss': [r['loss'] for r in records],
-          'wall_from_start_s': [startup + r['wall_s'] for r in records],
+          'wall_from_start_s': since_launch,
           'evaluations': evals}
 
 

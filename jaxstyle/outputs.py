@@ -97,7 +97,7 @@ class Recorder:
 
   def _log(self, step: int, values: dict[str, float], wall: float) -> None:
     record = {'step': step, 'scale': self.scale, **scalars(values),
-              'wall_s': round(wall, 4)}
+              'wall_s': round(wall, 4), 'time': round(time.time(), 4)}
     self.records.append(record)
     self.metrics.write(json.dumps(record) + '\n')
     self.metrics.flush()

@@ -40,7 +40,7 @@ def test_non_finite_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [0, 1, 2]
   assert records[0]['grad_norm_style'] == 4.0 and set(records[0]) == {
-      'step', 'scale', *outputs.SCALARS, 'wall_s'}
+      'step', 'scale', *outputs.SCALARS, 'wall_s', 'time'}
 
 
 def test_resumed_recorder_drops_metrics_after_the_checkpoint(tmp_path):
