@@ -148,7 +148,7 @@ def minimize(solver: Solver, report: Callable[[jax.Array, Any, Any], Any],
   else:
     at = [s for s in at if s > start.step]
   step, x, state = start
-  if step < at[-1]:
+  if at and step < at[-1]:
     # Lowering needs only shapes: the step compiles while the device still
     # runs init (or the last step), and the first update finds it in jit's cache.
     update.lower(x, state, params).compile()

@@ -68,6 +68,9 @@ def test_resumes_from_progress_and_stops_when_interrupted():
                            lambda p, t: seen.append(p.step), start=part)
   assert seen == [0, 3, 6, 6] and rest.step == 6
   np.testing.assert_array_equal(rest.x, whole.x)
+  done = optimize.minimize(solver, report, None, target, [0, 3, 6],
+                           lambda p, t: seen.append(p.step), start=rest)
+  assert done.step == 6 and done.x is rest.x and seen == [0, 3, 6, 6]
 
 
 @pytest.mark.parametrize('name, settings', [
