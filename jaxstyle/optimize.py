@@ -149,8 +149,8 @@ def minimize(solver: Solver, report: Callable[[jax.Array, Any, Any], Any],
     at = [s for s in at if s > start.step]
   step, x, state = start
   if at and step < at[-1]:
-    # Lowering needs only shapes: the step compiles while the device still
-    # runs init (or the last step), and the first update finds it in jit's cache.
+    # Lowering needs only shapes, so the step compiles while the device runs
+    # init, and the first update finds it in jit's cache.
     update.lower(x, state, params).compile()
   for stop in at:
     while step < stop:

@@ -1,5 +1,6 @@
 """The loop's recorder: metrics lines, checkpoints, and the non-finite guard."""
 import json
+import time
 
 import jax.numpy as jnp
 import numpy as np
@@ -26,6 +27,7 @@ def _progress(step, value=1.0):
 
 
 def test_non_finite_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+  began = time.time()
   recorder = outputs.Recorder(tmp_path, _config(), 'digest')
   for step in (0, 1, 2):
     recorder(_progress(step, float(step)), TERMS)
@@ -41,6 +43,8 @@ def test_non_finite_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   assert [r['step'] for r in records] == [0, 1, 2]
   assert records[0]['grad_norm_style'] == 4.0 and set(records[0]) == {
       'step', 'scale', *outputs.SCALARS, 'wall_s', 'time'}
+  times = [r['time'] for r in records]
+  assert began <= times[0] <= times[1] <= times[2] <= time.time()
 
 
 def test_resumed_recorder_drops_metrics_after_the_checkpoint(tmp_path):
