@@ -44,7 +44,7 @@ def _solve(obj: objective.Objective, config, steps: int) -> dict[str, Any]:
   progress = optimize.minimize(solver, lambda x, aux, params: aux['loss'],
                                x0, obj.params, [0, steps],
                                lambda p, loss: losses.append(float(loss)))
-  return {'x': progress.x, 'loss0': losses[0], 'loss': losses[-1],
+  return {'x0': x0, 'x': progress.x, 'loss0': losses[0], 'loss': losses[-1],
           'wall_s': time.perf_counter() - start}
 
 
@@ -88,9 +88,8 @@ def main() -> None:
     result = _solve(obj, config, args.steps)
     reference = reference or (obj, result)
     ref_obj, ref_result = reference
-    x0 = obj.initial('content', config.seed, noise)
-    _, grad = obj.value_and_grad(x0)
-    _, ref_grad = ref_obj.value_and_grad(x0)
+    _, grad = obj.value_and_grad(result['x0'])
+    _, ref_grad = ref_obj.value_and_grad(result['x0'])
     grad, ref_grad = np.asarray(grad, np.float64).ravel(), np.asarray(ref_grad, np.float64).ravel()
     rows.append({
         'variant': f'{precision}/{algorithm}' + (f', init noise {noise:g}' if noise else ''),
