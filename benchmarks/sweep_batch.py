@@ -2,6 +2,7 @@
 sequential solves, in one process.
 
 python -m benchmarks.sweep_batch --out=DIR [--height=128] [--steps=20] [--ks=1,4,8,16]
+    [--linesearch=NAME]
 
 Both sides solve the same K members (style weights spread over 1e2..1e5,
 seeds 0..K-1, init from the content): the batch with `jaxstyle.batch.solve`
@@ -55,8 +56,11 @@ def main() -> None:
   parser.add_argument('--height', type=int, default=128)
   parser.add_argument('--steps', type=int, default=20)
   parser.add_argument('--ks', default='1,4,8,16')
-  args = parser.parse_args()
   config = default.get_config()
+  parser.add_argument('--linesearch', default=config.optim.lbfgs.linesearch,
+                      choices=optimize.LINESEARCHES, help="L-BFGS line search (the config's default)")
+  args = parser.parse_args()
+  config.optim.lbfgs.linesearch = args.linesearch
   content = image.load(CONTENT, height=args.height)
   style = image.load(STYLE, height=args.height)
   obj = objective.build(config, content, style)
@@ -88,9 +92,11 @@ def main() -> None:
   out.mkdir(parents=True, exist_ok=True)
   h, w = content.shape[:2]
   meta = {'machine': bench.machine(), 'devices': [str(d) for d in jax.devices()],
-          'height': h, 'width': w, 'steps': args.steps, 'date': time.strftime('%Y-%m-%d')}
+          'height': h, 'width': w, 'steps': args.steps, 'linesearch': args.linesearch,
+          'date': time.strftime('%Y-%m-%d')}
   (out / 'sweep_batch.json').write_text(json.dumps({**meta, 'rows': rows}, indent=2) + '\n')
-  lines = [f'{w}x{h} px, {args.steps} L-BFGS steps per member, {meta["devices"][0]} '
+  lines = [f'{w}x{h} px, {args.steps} L-BFGS steps per member ({args.linesearch} line search), '
+           f'{meta["devices"][0]} '
            f'x{len(meta["devices"])}, {meta["date"]}', '',
            '| K | batch wall s | batch s/step (all K) | K sequential wall s | sequential s/step | speed-up |',
            '| --- | --- | --- | --- | --- | --- |']

@@ -163,10 +163,11 @@ def _on_devices(solver: optimize.Solver, devices: jax.sharding.Mesh, per_device:
   (PARAMS_AXES or CONTENTS_AXES).
 
   One member per device runs the plain solver. Several are vmapped, which
-  costs more per member than the member alone: under vmap every lax.cond of
-  the L-BFGS line search becomes a select that evaluates both branches, and
-  both of the zoom search's branches evaluate the loss. Cached, so the chunks
-  of a group reuse one compile.
+  with jaxopt's zoom search costs more per member than the member alone:
+  under vmap every lax.cond becomes a select that evaluates both branches,
+  and both of that search's branches evaluate the loss ('strong_wolfe'
+  evaluates it once per trial). Cached, so the chunks of a group reuse one
+  compile.
   """
   local = jax.vmap if per_device > 1 else _one_member
   member = jax.sharding.PartitionSpec(AXIS)

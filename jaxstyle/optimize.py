@@ -2,24 +2,21 @@
 only at the steps the caller asks for (logging, saving)."""
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
-import warnings
 
 import jax
 import jax.numpy as jnp
 import optax
 
-with warnings.catch_warnings():
-  # jaxopt is archived upstream (0.8.5 is its last release) and says so on import.
-  warnings.filterwarnings('ignore', message='JAXopt is no longer maintained',
-                          category=DeprecationWarning)
-  import jaxopt
-
 from jaxstyle.errors import InputError
+# jaxopt comes from there, imported with its deprecation warning silenced.
+from jaxstyle.linesearch import StrongWolfe, jaxopt
 
 OPTIMIZERS = ('lbfgs', 'optax_lbfgs', 'adam')
-# 'none': a fixed step of 1 along the L-BFGS direction, one evaluation per step
+# 'strong_wolfe': jaxstyle.linesearch, one evaluation site (compiles the loss
+# once, one evaluation per trial under vmap); the others jaxopt's, but 'none':
+# a fixed step of 1 along the L-BFGS direction, one evaluation per step
 # (torch.optim.LBFGS without line_search_fn, neural-style).
-LINESEARCHES = ('zoom', 'backtracking', 'hager-zhang', 'none')
+LINESEARCHES = ('zoom', 'strong_wolfe', 'backtracking', 'hager-zhang', 'none')
 
 # fun(x, params) -> (scalar loss, aux): x the image, params a pytree of
 # everything else, aux what the caller reports at x (the loss terms).
@@ -39,15 +36,20 @@ def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'zoom',
                  max_linesearch: int = 20) -> Solver:
   """jaxopt.LBFGS, the design's default. Runs every step it is asked (no tol
   stop); its state keeps fun's aux at x, so reporting it costs nothing."""
-  search = {'stepsize': 1.0} if linesearch == 'none' else {'linesearch': linesearch}
   value_and_grad = jax.jit(jax.value_and_grad(fun, has_aux=True))
-  # jaxopt's zoom search starts by evaluating fun's aux at its start point, a
-  # forward pass per step (a TODO in jaxopt's zoom_linesearch.py). The start
+  # jaxopt's line searches start by evaluating fun's aux at their start point,
+  # a forward pass per step (a TODO in jaxopt's zoom_linesearch.py). The start
   # point is the current x, whose value and aux the state holds: `here` passes
-  # them in, and `fun` below, which jaxopt's L-BFGS calls only there, returns
-  # them.
-  solver = jaxopt.LBFGS(fun=lambda x, params, here: here,
-                        value_and_grad=lambda x, params, here: value_and_grad(x, params),
+  # them in, and `here_fun`, which the searches call only there, returns them.
+  here_fun = lambda x, params, here: here
+  here_value_and_grad = lambda x, params, here: value_and_grad(x, params)
+  if linesearch == 'none':
+    search = {'stepsize': 1.0}
+  elif linesearch == 'strong_wolfe':
+    search = {'linesearch': StrongWolfe(here_value_and_grad, here_fun, maxiter=max_linesearch)}
+  else:
+    search = {'linesearch': linesearch}
+  solver = jaxopt.LBFGS(fun=here_fun, value_and_grad=here_value_and_grad,
                         has_aux=True, history_size=history_size, maxls=max_linesearch,
                         tol=0.0, **search)
 

@@ -30,8 +30,8 @@ def test_stops_are_zero_every_period_and_the_end():
 
 
 @pytest.mark.parametrize('name, settings, steps', [
-    ('lbfgs', {}, 20), ('lbfgs', {'linesearch': 'backtracking'}, 20),
-    ('lbfgs', {'linesearch': 'none'}, 20),
+    ('lbfgs', {}, 20), ('lbfgs', {'linesearch': 'strong_wolfe'}, 20),
+    ('lbfgs', {'linesearch': 'backtracking'}, 20), ('lbfgs', {'linesearch': 'none'}, 20),
     ('optax_lbfgs', {}, 20), ('adam', {'learning_rate': 0.5}, 300)])
 def test_solvers_reach_the_minimum(name, settings, steps):
   target = jnp.array([1.0, -2.0, 3.0, 4.0])
@@ -74,8 +74,9 @@ def test_resumes_from_progress_and_stops_when_interrupted():
 
 
 @pytest.mark.parametrize('name, settings', [
-    ('lbfgs', {}), ('lbfgs', {'linesearch': 'backtracking'}),
-    ('lbfgs', {'linesearch': 'hager-zhang'}), ('lbfgs', {'linesearch': 'none'}),
+    ('lbfgs', {}), ('lbfgs', {'linesearch': 'strong_wolfe'}),
+    ('lbfgs', {'linesearch': 'backtracking'}), ('lbfgs', {'linesearch': 'hager-zhang'}),
+    ('lbfgs', {'linesearch': 'none'}),
     ('optax_lbfgs', {}), ('adam', {'learning_rate': 0.5})])
 def test_aux_is_funs_aux_at_the_current_x(name, settings):
   target = jnp.array([1.0, -2.0, 3.0, 4.0])
@@ -90,7 +91,7 @@ def test_aux_is_funs_aux_at_the_current_x(name, settings):
     assert float(got['loss']) == pytest.approx(float(want['loss']), rel=1e-6)
 
 
-@pytest.mark.parametrize('linesearch', ['zoom', 'none'])
+@pytest.mark.parametrize('linesearch', ['zoom', 'strong_wolfe', 'none'])
 def test_jaxopt_lbfgs_evaluates_fun_once_per_trial_point(linesearch):
   """No evaluation only to recompute the aux at the search's start point."""
   calls = []
@@ -107,7 +108,7 @@ def test_jaxopt_lbfgs_evaluates_fun_once_per_trial_point(linesearch):
   for _ in range(5):
     x, state = update(x, state, target)
   jax.effects_barrier()
-  trials = int(state.num_linesearch_iter) if linesearch == 'zoom' else 5
+  trials = int(state.num_linesearch_iter) if linesearch != 'none' else 5
   assert len(calls) == 1 + trials
 
 
