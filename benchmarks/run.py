@@ -2,7 +2,7 @@
 the same objective and against pastiche, on CPU.
 
 python -m benchmarks.run --out=DIR [--sizes=128,256,384] [--steps=50] [--repeats=2]
-    [--impls=jaxstyle,jaxstyle_direct,jaxstyle_nols,jaxstyle_warm,jaxstyle_optax,torch,pastiche]
+    [--impls=jaxstyle,jaxstyle_zoom,jaxstyle_direct,jaxstyle_nols,jaxstyle_warm,jaxstyle_optax,torch,pastiche]
 
 Every implementation runs as its own process (A B C D E, repeated), timed from
 process start. Writes DIR/results.json, DIR/results.md and DIR/loss_H.png.
@@ -35,9 +35,10 @@ STYLE_LAYERS = ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1',
 DEEPEST = 'block5_conv2'
 CLOCK_GHZ = 2.5
 AGREE_RTOL = 1e-3
-IMPLS = ('jaxstyle', 'jaxstyle_direct', 'jaxstyle_nols', 'jaxstyle_warm', 'jaxstyle_optax', 'torch',
-         'pastiche')
+IMPLS = ('jaxstyle', 'jaxstyle_zoom', 'jaxstyle_direct', 'jaxstyle_nols', 'jaxstyle_warm',
+         'jaxstyle_optax', 'torch', 'pastiche')
 LABELS = {'jaxstyle': 'jaxstyle (jaxopt L-BFGS)',
+          'jaxstyle_zoom': "jaxstyle (jaxopt L-BFGS, jaxopt's zoom line search)",
           'jaxstyle_direct': 'jaxstyle (jaxopt L-BFGS), direct convolutions (no Winograd)',
           'jaxstyle_nols': 'jaxstyle (jaxopt L-BFGS, no line search)',
           'jaxstyle_warm': 'jaxstyle (jaxopt L-BFGS), second run: warm compilation cache',
@@ -334,6 +335,9 @@ def main() -> None:
         'jaxstyle_direct': lambda rep: run_jaxstyle(
             content, style, height, args.steps, 'lbfgs', work / f'direct_r{rep}', counters,
             '--config.conv_algorithm=direct'),
+        'jaxstyle_zoom': lambda rep: run_jaxstyle(
+            content, style, height, args.steps, 'lbfgs', work / f'zoom_r{rep}', counters,
+            '--config.optim.lbfgs.linesearch=zoom'),
         'jaxstyle_nols': lambda rep: run_jaxstyle(
             content, style, height, args.steps, 'lbfgs', work / f'nols_r{rep}', counters,
             '--config.optim.lbfgs.linesearch=none'),

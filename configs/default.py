@@ -71,7 +71,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.optimizer = 'lbfgs'  # jaxopt L-BFGS; 'optax_lbfgs' or 'adam'
   config.optim = ml_collections.ConfigDict()
-  config.optim.lbfgs = dict(history_size=10, linesearch='zoom', max_linesearch=20)
+  config.optim.lbfgs = dict(history_size=10, linesearch='strong_wolfe', max_linesearch=20)
   config.optim.optax_lbfgs = dict(history_size=10, max_linesearch=20)
   config.optim.adam = dict(learning_rate=10.0, b1=0.9, b2=0.999, eps=1e-8)
 

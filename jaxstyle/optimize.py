@@ -32,7 +32,7 @@ class Solver(NamedTuple):
   aux: Callable[[jax.Array, Any, Any], Any]
 
 
-def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'zoom',
+def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'strong_wolfe',
                  max_linesearch: int = 20) -> Solver:
   """jaxopt.LBFGS, the design's default. Runs every step it is asked (no tol
   stop); its state keeps fun's aux at x, so reporting it costs nothing."""

@@ -30,7 +30,7 @@ def test_stops_are_zero_every_period_and_the_end():
 
 
 @pytest.mark.parametrize('name, settings, steps', [
-    ('lbfgs', {}, 20), ('lbfgs', {'linesearch': 'strong_wolfe'}, 20),
+    ('lbfgs', {}, 20), ('lbfgs', {'linesearch': 'zoom'}, 20),
     ('lbfgs', {'linesearch': 'backtracking'}, 20), ('lbfgs', {'linesearch': 'none'}, 20),
     ('optax_lbfgs', {}, 20), ('adam', {'learning_rate': 0.5}, 300)])
 def test_solvers_reach_the_minimum(name, settings, steps):
@@ -74,7 +74,7 @@ def test_resumes_from_progress_and_stops_when_interrupted():
 
 
 @pytest.mark.parametrize('name, settings', [
-    ('lbfgs', {}), ('lbfgs', {'linesearch': 'strong_wolfe'}),
+    ('lbfgs', {}), ('lbfgs', {'linesearch': 'zoom'}),
     ('lbfgs', {'linesearch': 'backtracking'}), ('lbfgs', {'linesearch': 'hager-zhang'}),
     ('lbfgs', {'linesearch': 'none'}),
     ('optax_lbfgs', {}), ('adam', {'learning_rate': 0.5})])
