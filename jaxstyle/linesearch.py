@@ -17,7 +17,6 @@ the loss never goes up; where none was lower, it stays at the start.
 from collections.abc import Callable
 import dataclasses
 from typing import Any, NamedTuple
-
 import warnings
 
 import jax
