@@ -11,8 +11,12 @@ each cond becomes a select that evaluates every branch. Here a step compiles
 it once, and a vmapped trial costs one evaluation per member.
 
 On failure (no Wolfe point in `maxiter` trials, or a bracket narrower than
-float32 can tell apart) the search returns the lowest point it evaluated, so
-the loss never goes up; where none was lower, it stays at the start.
+float32 can tell apart) the search returns the lowest trial point: lower
+than the start where one was, else the one that raised the loss least, so
+that L-BFGS still moves and its memory changes (returning the start would
+give it the same direction, and the same failure, at the next step; jaxopt's
+zoom takes its last trial then). Where every trial was non-finite it stays
+at the start.
 """
 from collections.abc import Callable
 import dataclasses
@@ -34,10 +38,12 @@ with warnings.catch_warnings():
 
 class State(NamedTuple):
   """The search along x0 + t * direction. (params, value, grad, aux, stepsize)
-  is its answer so far: the Wolfe point once done, else the lowest point seen
-  (x0 at t = 0 to start with). low is the lowest point that decreased the
-  loss enough (or 0); high the other end of the bracket, inf until there is
-  one."""
+  is its answer so far: the Wolfe point once done, else the lowest trial
+  (x0 at t = 0 until a trial is finite); lowest is that trial's value, inf
+  until then. low is the lowest point that decreased the loss enough (or 0);
+  high the other end of the bracket, inf until there is one. min_width: the
+  bracket width below which no element of x changes by more than float32's
+  resolution at x0's magnitude."""
   iter_num: jax.Array
   done: jax.Array
   failed: jax.Array
@@ -46,6 +52,7 @@ class State(NamedTuple):
   direction: jax.Array
   value0: jax.Array
   slope0: jax.Array
+  min_width: jax.Array
   low: jax.Array
   value_low: jax.Array
   slope_low: jax.Array
@@ -57,6 +64,7 @@ class State(NamedTuple):
   grad: jax.Array
   aux: Any
   stepsize: jax.Array
+  lowest: jax.Array
   num_fun_eval: jax.Array
   num_grad_eval: jax.Array
 
@@ -105,7 +113,6 @@ class StrongWolfe(base.IterativeLineSearch):
   c1: float = 1e-4
   c2: float = 0.9
   c3: float = 1e-6
-  min_relative_width: float = 1e-6
 
   def __post_init__(self):
     """Nothing to set up: jaxopt's solvers jit their update here, but this
@@ -118,13 +125,17 @@ class StrongWolfe(base.IterativeLineSearch):
     _, aux = self.fun(params, *fun_args, **fun_kwargs)
     slope = jnp.vdot(grad, descent_direction)
     zero = jnp.zeros_like(slope)
+    eps = jnp.finfo(slope.dtype).eps
+    min_width = eps * jnp.max(jnp.abs(params)) / jnp.max(jnp.abs(descent_direction))
     return State(
         iter_num=jnp.asarray(0), done=jnp.asarray(False), failed=jnp.asarray(False),
         trial=jnp.minimum(jnp.asarray(init_stepsize, slope.dtype), self.max_stepsize),
         x0=params, direction=descent_direction, value0=value, slope0=slope,
+        min_width=min_width,
         low=zero, value_low=value, slope_low=slope,
         high=jnp.full_like(slope, jnp.inf), value_high=value, slope_high=slope,
         params=params, value=value, grad=grad, aux=aux, stepsize=zero,
+        lowest=jnp.full_like(slope, jnp.inf),
         num_fun_eval=jnp.asarray(0, base.NUM_EVAL_DTYPE),
         num_grad_eval=jnp.asarray(0, base.NUM_EVAL_DTYPE))
 
@@ -158,22 +169,22 @@ class StrongWolfe(base.IterativeLineSearch):
     now_bracketed = bracketed | to_high | flip
 
     done = decrease & (curvature | (~now_bracketed & (t >= self.max_stepsize)))
-    narrow = jnp.abs(high - low) <= self.min_relative_width * jnp.maximum(high, low)
+    narrow = jnp.abs(high - low) <= state.min_width
     failed = ~done & ((state.iter_num + 1 >= self.maxiter) | (now_bracketed & narrow))
     trial = jnp.where(
         now_bracketed,
         next_trial(low, value_low, slope_low, high, value_high, slope_high),
         jnp.minimum(self.increase_factor * t, self.max_stepsize))
-    take = done | (value < state.value)
-    answer = jax.tree.map(lambda new, old: jnp.where(take, new, old),
-                          (x, value, grad, aux, t),
-                          (state.params, state.value, state.grad, state.aux, state.stepsize))
-    params, value, grad, aux, stepsize = answer
+    take = done | (value < state.lowest)
+    params, answer_value, grad, aux, stepsize = jax.tree.map(
+        lambda new, old: jnp.where(take, new, old), (x, value, grad, aux, t),
+        (state.params, state.value, state.grad, state.aux, state.stepsize))
     return state._replace(
         iter_num=state.iter_num + 1, done=done, failed=failed, trial=trial,
         low=low, value_low=value_low, slope_low=slope_low,
         high=high, value_high=value_high, slope_high=slope_high,
-        params=params, value=value, grad=grad, aux=aux, stepsize=stepsize,
+        params=params, value=answer_value, grad=grad, aux=aux, stepsize=stepsize,
+        lowest=jnp.minimum(state.lowest, value),
         num_fun_eval=state.num_fun_eval + 1, num_grad_eval=state.num_grad_eval + 1)
 
   def run(self, init_stepsize, params, value=None, grad=None, descent_direction=None,

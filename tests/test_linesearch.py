@@ -1,5 +1,5 @@
 """The strong-Wolfe search: known interpolation answers, Wolfe points on 1-D
-problems, failure that never raises the loss, one evaluation per trial."""
+problems, what it returns on failure, one evaluation per trial."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,7 +72,15 @@ def test_on_failure_returns_the_lowest_point_evaluated():
   assert float(step.stepsize) == 1.0 and float(step.state.value) < value0
 
 
-def test_on_failure_with_no_lower_point_stays_at_the_start():
+def test_on_failure_with_no_lower_point_moves_to_the_least_raise():
+  # Descending at 0 (slope -1e-3), above the start at both trials: 1 and 0.5.
+  _, step, value0, _ = _search(lambda x: jnp.sum(x ** 2 - 1e-3 * x), maxiter=2)
+  assert bool(step.state.failed) and int(step.state.iter_num) == 2
+  assert float(step.stepsize) == 0.5 and float(step.state.params[0]) == 0.5
+  assert float(step.state.value) == pytest.approx(0.2495) and float(step.state.value) > value0
+
+
+def test_on_failure_with_only_non_finite_trials_stays_at_the_start():
   # Descending at 0, not finite anywhere ahead.
   _, step, value0, _ = _search(lambda x: jnp.sum(jnp.where(x > 0, jnp.nan, -x)), maxiter=5)
   assert bool(step.state.failed) and int(step.state.iter_num) == 5
