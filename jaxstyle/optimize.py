@@ -12,11 +12,11 @@ from jaxstyle.errors import InputError
 from jaxstyle.linesearch import StrongWolfe, jaxopt
 
 OPTIMIZERS = ('lbfgs', 'optax_lbfgs', 'adam')
-# 'strong_wolfe': jaxstyle.linesearch, one evaluation site (compiles the loss
-# once, one evaluation per trial under vmap); the others jaxopt's, but 'none':
-# a fixed step of 1 along the L-BFGS direction, one evaluation per step
-# (torch.optim.LBFGS without line_search_fn, neural-style).
-LINESEARCHES = ('zoom', 'strong_wolfe', 'backtracking', 'hager-zhang', 'none')
+# 'strong_wolfe' (default): jaxstyle.linesearch, one evaluation site (compiles
+# the loss once, one evaluation per trial under vmap); the next three
+# jaxopt's; 'none': a fixed step of 1 along the L-BFGS direction, one
+# evaluation per step (torch.optim.LBFGS without line_search_fn, neural-style).
+LINESEARCHES = ('strong_wolfe', 'zoom', 'backtracking', 'hager-zhang', 'none')
 
 # fun(x, params) -> (scalar loss, aux): x the image, params a pytree of
 # everything else, aux what the caller reports at x (the loss terms).

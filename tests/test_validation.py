@@ -149,7 +149,7 @@ BAD = [
     ('optim.lbfgs.max_linesearch', 1001, 'lbfgs',
      'must be in [1, 1000]; got 1001'),
     ('optim.lbfgs.linesearch', 'wolfe', 'lbfgs',
-     "must be one of zoom, strong_wolfe, backtracking, hager-zhang, none; got 'wolfe'"),
+     "must be one of strong_wolfe, zoom, backtracking, hager-zhang, none; got 'wolfe'"),
     ('optim.optax_lbfgs.history_size', 0, 'optax_lbfgs',
      'must be in [1, 1000]; got 0'),
     ('optim.optax_lbfgs.linesearch', 'zoom', 'optax_lbfgs',
