@@ -24,14 +24,14 @@ def test_next_trial_is_the_cubic_minimum_inside_the_bracket_else_the_midpoint(en
   assert float(linesearch.next_trial(*ends)) == pytest.approx(want)
 
 
-def _search(f, maxiter=20, max_stepsize=1.0, init_stepsize=1.0):
-  """StrongWolfe on f(x), x of shape (1,), from x = 0 along +1."""
+def _search(f, maxiter=20, max_stepsize=1.0, init_stepsize=1.0, start=0.0):
+  """StrongWolfe on f(x), x of shape (1,), from x = start along +1."""
   def value_and_grad(x):
     return jax.value_and_grad(lambda x: (f(x), {'f': f(x)}), has_aux=True)(x)
 
   search = linesearch.StrongWolfe(value_and_grad, lambda x: (f(x), {'f': f(x)}),
                                   maxiter=maxiter, max_stepsize=max_stepsize)
-  x0 = jnp.zeros(1)
+  x0 = jnp.full(1, start)
   (value, _), grad = value_and_grad(x0)
   step = jax.jit(search.run)(init_stepsize, x0, value, grad, jnp.ones(1))
   return search, step, float(value), float(grad[0])
@@ -80,12 +80,31 @@ def test_on_failure_with_no_lower_point_moves_to_the_least_raise():
   assert float(step.state.value) == pytest.approx(0.2495) and float(step.state.value) > value0
 
 
+def test_on_failure_the_least_raise_is_the_lowest_trial_not_the_last():
+  # Above the start at t = 1 (0.1) and higher inside (5.0), where the second
+  # trial falls (at least 10 % of the bracket from its ends).
+  f = lambda x: jnp.sum(jnp.where(x >= 0.9, 0.1, jnp.where(x > 1e-6, 5.0, -1e-3 * x)))
+  _, step, _, _ = _search(f, maxiter=2)
+  assert bool(step.state.failed) and int(step.state.iter_num) == 2
+  assert float(step.stepsize) == 1.0 and float(step.state.value) == pytest.approx(0.1)
+
+
 def test_on_failure_with_only_non_finite_trials_stays_at_the_start():
   # Descending at 0, not finite anywhere ahead.
   _, step, value0, _ = _search(lambda x: jnp.sum(jnp.where(x > 0, jnp.nan, -x)), maxiter=5)
   assert bool(step.state.failed) and int(step.state.iter_num) == 5
   assert float(step.stepsize) == 0.0 and float(step.state.params[0]) == 0.0
   assert float(step.state.value) == value0
+
+
+def test_stops_when_the_bracket_is_below_float32_resolution_at_x():
+  """At x = 1e6 float32 steps by 0.0625: the bracket halves from 1 (every
+  trial non-finite) and the search fails once it is 0.0625 wide, not after
+  maxiter trials."""
+  _, step, value0, _ = _search(lambda x: jnp.sum(jnp.where(x > 1e6, jnp.nan, 1e6 - x)),
+                               start=1e6)
+  assert bool(step.state.failed) and int(step.state.iter_num) == 5
+  assert float(step.state.high) == 0.0625 and float(step.state.value) == value0
 
 
 def test_under_vmap_each_trial_evaluates_the_batch_once():
