@@ -24,6 +24,9 @@ INITS = ('content', 'style', 'uniform', 'noise', 'normal')
 # Convolution precision: float32 throughout, TF32 tensor cores, or bfloat16
 # compute (GPU speed; on CPU only 'highest' is fast).
 PRECISIONS = ('highest', 'tf32', 'bf16')
+# Each as jax names it. It applies to the Gram matrices too: left to JAX's
+# default, a float32 matrix product runs on TF32 tensor cores on recent GPUs.
+_JAX_PRECISION = {'highest': 'highest', 'tf32': 'tensorfloat32', 'bf16': 'bfloat16'}
 # How the 3x3 convolutions of blocks 3 to 5 are computed: 'direct' (lax.conv),
 # 'winograd' (F(4x4, 3x3), about twice as fast on XLA:CPU, float32 only) or
 # 'auto' (winograd on CPU at 'highest' precision without shard_spatial, else direct).
@@ -48,8 +51,12 @@ class Spec:
   def model(self) -> vgg.VGG19:
     if self.precision == 'bf16':
       return vgg.VGG19(pooling=self.pooling, dtype=jnp.bfloat16)
-    names = {'highest': 'highest', 'tf32': 'tensorfloat32'}
-    return vgg.VGG19(pooling=self.pooling, precision=names[self.precision])
+    return vgg.VGG19(pooling=self.pooling, precision=_JAX_PRECISION[self.precision])
+
+  def matmul_precision(self) -> Any:
+    """Context in which the loss's own matrix products (the Grams and their
+    gradients) are traced at the convolutions' precision."""
+    return jax.default_matmul_precision(_JAX_PRECISION[self.precision])
 
   def features(self, variables: Any, x: jax.Array) -> dict[str, jax.Array]:
     """VGG activations at self.layers; under remat only block outputs are kept."""
@@ -104,6 +111,11 @@ def terms(x: jax.Array, params: Params, spec: Spec) -> dict[str, jax.Array]:
 
   The style term is Σ_l w_l Σ_s blend_s E_l(style s).
   """
+  with spec.matmul_precision():
+    return _terms_at_precision(x, params, spec)
+
+
+def _terms_at_precision(x: jax.Array, params: Params, spec: Spec) -> dict[str, jax.Array]:
   feats = spec.features(params.variables, x)
   w = params.weights
   normalized = losses.normalize_gradient if spec.normalize_gradients else lambda f, weight: f
@@ -172,8 +184,9 @@ def _targets(variables: Any, x: jax.Array,
   (losses.style_target) at the style layers: one compile serves the content
   image and every style image of its size."""
   features = spec.model.apply(variables, x, layers=spec.layers)
-  return ({l: features[l] for l in spec.content_layers},
-          {l: losses.style_target(features[l]) for l in spec.style_layers})
+  with spec.matmul_precision():
+    grams = {l: losses.style_target(features[l]) for l in spec.style_layers}
+  return {l: features[l] for l in spec.content_layers}, grams
 
 
 _terms = jax.jit(terms, static_argnames='spec')

@@ -160,6 +160,45 @@ def test_remat_and_precision_keep_the_objective(variables):
     assert float(cos) > 1 - rel, (field, setting)
 
 
+def _product_precisions(jaxpr) -> list:
+  """The precision of every matrix product and convolution in a jaxpr, its
+  nested jaxprs (jit, custom derivatives, remat) included."""
+  found = []
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name in ('dot_general', 'conv_general_dilated'):
+      found.append(eqn.params['precision'])
+    for value in eqn.params.values():
+      for sub in value if isinstance(value, (tuple, list)) else (value,):
+        sub = getattr(sub, 'jaxpr', sub)
+        if hasattr(sub, 'eqns'):
+          found += _product_precisions(sub)
+  return found
+
+
+@pytest.mark.parametrize('precision, expected', [('highest', jax.lax.Precision.HIGHEST),
+                                                 ('tf32', jax.lax.Precision.HIGH)])
+@pytest.mark.parametrize('masked', [False, True])
+def test_every_product_runs_at_the_configured_precision(variables, tmp_path, precision,
+                                                        expected, masked):
+  """The Grams too, forward and backward, and the targets': JAX's default
+  for a float32 product is TF32 on recent GPUs, which 'highest' must not get."""
+  if masked:  # guided Grams, and remat's path through the network
+    mask = _mask(tmp_path / 'left.png', 32, 32, slice(0, 16))
+    config, style = _styles_config(2, masks=(mask, mask), tv_weight=1e-3), [_rgb(1), _rgb(2)]
+    config.remat = True
+  else:
+    config, style = _config(tv_weight=1e-3), _rgb(1)
+  config.precision = precision
+  obj = objective.build(config, _rgb(0), style, variables)
+  x = obj.initial('noise')
+  loss = functools.partial(objective.scalar, spec=obj.spec)
+  solve = jax.make_jaxpr(jax.value_and_grad(loss))(x, obj.params)
+  targets = jax.make_jaxpr(functools.partial(objective._targets, spec=obj.spec))(
+      obj.params.variables, obj.content)
+  found = _product_precisions(solve.jaxpr) + _product_precisions(targets.jaxpr)
+  assert found and set(found) == {(expected, expected)}, set(found)
+
+
 def test_auto_conv_algorithm_is_winograd_on_cpu_at_full_precision_only():
   config = _config()
   assert jax.default_backend() == 'cpu'
