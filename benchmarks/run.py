@@ -144,7 +144,7 @@ def evaluations(checkpoint: pathlib.Path, counters: dict[str, int], linesearch: 
 
 def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps: int,
                  optimizer: str, workdir: pathlib.Path, counters: dict[str, int],
-                 *flags: str, warm: bool = False) -> dict[str, Any]:
+                 *flags: str, warm: bool = False, log_every: int = 1) -> dict[str, Any]:
   """One CLI run, timed from process start. The CLI keeps a compilation cache
   in the workdir's parent: one parent per run keeps the run cold, as a user's
   first run is; `warm` runs the same command once before, untimed, to fill it."""
@@ -153,7 +153,8 @@ def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps:
   cmd = [sys.executable, '-m', 'jaxstyle.main', '--config', 'configs/keras_example.py',
          f'--config.content={content}', f'--config.style={style}',
          f'--config.height={height}', f'--config.steps={steps}',
-         f'--config.optimizer={optimizer}', '--config.log_every=1', '--config.grad_norms=False',
+         f'--config.optimizer={optimizer}', f'--config.log_every={log_every}',
+         '--config.grad_norms=False',
          '--config.save_every=0', *flags,
          '--config.checkpoint_every=0', '--config.tensorboard=False', f'--workdir={run_dir}']
   if warm:
@@ -177,15 +178,16 @@ def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps:
 
 
 def run_torch(content: pathlib.Path, style: pathlib.Path, steps: int,
-              out: pathlib.Path) -> dict[str, Any]:
+              out: pathlib.Path, *flags: str) -> dict[str, Any]:
   cmd = [sys.executable, '-m', 'benchmarks.torch_baseline', f'--content={content}',
          f'--style={style}', f'--weights={weights.ensure()}', f'--steps={steps}',
-         f'--t0={time.time()}', f'--out={out}']
+         f'--t0={time.time()}', f'--out={out}', *flags]
   result = run_process(cmd, out.with_suffix('.log'))
   data = json.loads(out.read_text())
   return {**result, 'loss': data['loss'], 'wall_from_start_s': data['wall_s'],
           'evaluations': data['evaluations'], 'steady_s_per_eval': data['steady_s_per_eval'],
-          'setup_s': data['setup_s'], 'torch_version': data['torch_version']}
+          'setup_s': data['setup_s'], 'torch_version': data['torch_version'],
+          'device_name': data['device_name']}
 
 
 def run_pastiche(content: pathlib.Path, style: pathlib.Path, side: int, steps: int,

@@ -8,7 +8,10 @@ OIHW), same Caffe BGR input space, same loss normalisation. Writes a JSON file
 with the loss after every iteration and its time since process start.
 
 python -m benchmarks.torch_baseline --content=PNG --style=PNG --weights=NPZ \
-    --steps=50 --t0=EPOCH_S --out=JSON
+    --steps=50 --t0=EPOCH_S --out=JSON [--device=cuda] [--tf32]
+
+On a GPU the convolutions run in float32 unless `--tf32` (torch's own default
+for cuDNN convolutions, `torch.backends.cudnn.allow_tf32`).
 """
 import argparse
 import json
@@ -128,11 +131,18 @@ def main() -> None:
   parser.add_argument('--t0', type=float, required=True, help='process start, epoch s')
   parser.add_argument('--threads', type=int, default=2)
   parser.add_argument('--out', required=True)
+  parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+  parser.add_argument('--tf32', action='store_true',
+                      help='TF32 convolutions on a GPU (torch default); else float32')
   args = parser.parse_args()
   torch.set_num_threads(args.threads)
+  torch.backends.cudnn.allow_tf32 = args.tf32
+  torch.backends.cuda.matmul.allow_tf32 = False  # the Grams in float32, torch's default
+  device = torch.device(args.device)
 
-  content, style = load_image(args.content), load_image(args.style)
-  model, content_losses, style_losses = model_and_losses(vgg_trunk(args.weights), content, style)
+  content, style = load_image(args.content).to(device), load_image(args.style).to(device)
+  model, content_losses, style_losses = model_and_losses(
+      vgg_trunk(args.weights).to(device), content, style)
   img = content.clone().requires_grad_(True)
   optimizer = torch.optim.LBFGS([img], history_size=10, max_iter=1)
   losses, times, eval_s = [], [], []
@@ -148,8 +158,8 @@ def main() -> None:
     optimizer.zero_grad()
     loss = objective()
     loss.backward()
-    eval_s.append(time.perf_counter() - start)
     losses.append(loss.item())  # loss of the current iterate, before this step
+    eval_s.append(time.perf_counter() - start)  # after item(): the device has finished
     times.append(time.time() - args.t0)
     return loss
 
@@ -164,7 +174,10 @@ def main() -> None:
             'evaluations': evaluations,
             'steady_s_per_eval': statistics.median(eval_s[2:] or eval_s),
             'first_eval_s': eval_s[0], 'threads': torch.get_num_threads(),
-            'torch_version': torch.__version__}
+            'torch_version': torch.__version__, 'device': str(device),
+            'device_name': (torch.cuda.get_device_name(device) if device.type == 'cuda'
+                            else 'cpu'),
+            'tf32': args.tf32}
   with open(args.out, 'w') as f:
     json.dump(result, f)
 
