@@ -50,8 +50,12 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 
 def machine() -> dict[str, Any]:
   """CPU model, cores and the FP32 peak assumed for the FLOP/s fraction."""
-  info = subprocess.run(['lscpu'], capture_output=True, text=True, check=False).stdout
-  fields = dict(l.split(':', 1) for l in info.splitlines() if ':' in l)
+  if shutil.which('lscpu'):
+    info = subprocess.run(['lscpu'], capture_output=True, text=True, check=False).stdout
+  else:  # the same fields under other names
+    info = pathlib.Path('/proc/cpuinfo').read_text().replace('model name', 'Model name', 1)
+    info = info.replace('flags', 'Flags', 1)
+  fields = {k.strip(): v for k, v in (l.split(':', 1) for l in info.splitlines() if ':' in l)}
   model = fields.get('Model name', platform.processor()).strip()
   avx512 = 'avx512f' in fields.get('Flags', '')
   # Two FMA units per core: 2 x (16 lanes AVX-512 or 8 lanes AVX2) x 2 FLOP.
