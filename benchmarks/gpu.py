@@ -60,16 +60,6 @@ class Deadline:
     print(f'[{time.perf_counter() - self.start:6.1f} s] {message}', flush=True)
 
 
-def child(module: str, *args: str, log: pathlib.Path) -> str:
-  """Runs `python -m module args` from the repo root; its stdout."""
-  cmd = [sys.executable, '-m', module, *args]
-  proc = subprocess.run(cmd, cwd=bench.REPO, capture_output=True, text=True, check=False)
-  log.write_text(proc.stdout + proc.stderr)
-  if proc.returncode:
-    raise RuntimeError(f'{" ".join(cmd)} failed ({proc.returncode}); see {log}')
-  return proc.stdout
-
-
 def solve_row(run: dict[str, Any], steps: int, eval_flops: float) -> dict[str, Any]:
   """One run's figures. The solve excludes start-up and compile: jaxstyle's
   from the step-0 record (logged after the step compiled) to the last, torch's
@@ -218,20 +208,21 @@ def main() -> None:
         flag = {'ceilings': ['--n={}'], 'compile': ['--height={}'],
                 'largest': ['--probe_heights={},{}']}[name][:1 if numbers else 0]
         extra = [f'--budget_gib={args.budget_gib}'] if name == 'largest' and args.budget_gib else []
-        stdout = child('benchmarks.device_probe', name, *(f.format(*numbers) for f in flag),
-                       *extra, log=out / f'{name}.log')
-        save(json.loads(stdout.strip().splitlines()[-1]))
+        save(bench.last_json_line(bench.run_module(
+            'benchmarks.device_probe', name, *(f.format(*numbers) for f in flag), *extra,
+            log=out / f'{name}.log')))
         tables.append(f'{token}: `{json.dumps(entry["result"])}`')
       elif name == 'precision':
         height, steps = numbers
-        child('benchmarks.precision', f'--out={out}', f'--height={height}', f'--steps={steps}',
-              '--variants=highest/direct,highest/direct/1e-6,tf32/direct,bf16/direct',
-              log=out / 'precision.log')
+        bench.run_module('benchmarks.precision', f'--out={out}', f'--height={height}',
+                         f'--steps={steps}',
+                         '--variants=highest/direct,highest/direct/1e-6,tf32/direct,bf16/direct',
+                         log=out / 'precision.log')
         save(json.loads((out / 'precision.json').read_text()))
         tables.append((out / 'precision.md').read_text())
       else:
-        child('benchmarks.sweep_batch', f'--out={out}', f'--height={numbers[0]}', '--steps=20',
-              f'--ks={args.sweep_ks}', log=out / 'sweep.log')
+        bench.run_module('benchmarks.sweep_batch', f'--out={out}', f'--height={numbers[0]}',
+                         '--steps=20', f'--ks={args.sweep_ks}', log=out / 'sweep.log')
         save(json.loads((out / 'sweep_batch.json').read_text()))
         tables.append((out / 'sweep_batch.md').read_text())
     except RuntimeError as e:

@@ -204,15 +204,26 @@ def run_pastiche(content: pathlib.Path, style: pathlib.Path, side: int, steps: i
   return run_process(cmd, out.with_suffix('.log'))
 
 
-def steady_state(content: pathlib.Path, style: pathlib.Path, height: int,
-                 log: pathlib.Path, conv_algorithm: str = 'auto') -> dict[str, float]:
-  cmd = [sys.executable, '-m', 'benchmarks.jax_steady', f'--content={content}',
-         f'--style={style}', f'--height={height}', f'--conv_algorithm={conv_algorithm}']
+def run_module(module: str, *args: str, log: pathlib.Path) -> str:
+  """Runs `python -m module args` from the repo root, its output into `log`;
+  its stdout."""
+  cmd = [sys.executable, '-m', module, *args]
   proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
   log.write_text(proc.stdout + proc.stderr)
   if proc.returncode:
-    raise RuntimeError(f'{" ".join(cmd)} failed; see {log}')
-  return json.loads(proc.stdout.strip().splitlines()[-1])
+    raise RuntimeError(f'{" ".join(cmd)} failed ({proc.returncode}); see {log}')
+  return proc.stdout
+
+
+def last_json_line(stdout: str) -> Any:
+  return json.loads(stdout.strip().splitlines()[-1])
+
+
+def steady_state(content: pathlib.Path, style: pathlib.Path, height: int,
+                 log: pathlib.Path, conv_algorithm: str = 'auto') -> dict[str, float]:
+  return last_json_line(run_module(
+      'benchmarks.jax_steady', f'--content={content}', f'--style={style}',
+      f'--height={height}', f'--conv_algorithm={conv_algorithm}', log=log))
 
 
 def first_at_most(loss: list[float], times: list[float], target: float) -> float | None:
