@@ -65,6 +65,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   contents or frames, the folder of the outputs: many.run), or None if Ctrl-C
   stopped the solve (after writing a checkpoint)."""
   validation.validate(config)
+  if config.remat and jax.default_backend() == 'cpu':
+    logging.warning('config.remat: XLA:CPU merges the recomputation back into the forward '
+                    'pass, so on a CPU remat saves no memory and costs time (README, Notes on '
+                    'faithfulness)')
   if config.contents is not None or config.frames is not None:
     return many.run(config, workdir, start_over)
   out = workdir_lib.check(workdir)

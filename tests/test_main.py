@@ -85,6 +85,15 @@ def test_grad_norms_off_logs_the_same_terms_without_them(images, tmp_path):
       assert off[term] == pytest.approx(on[term], rel=1e-5)
 
 
+def test_remat_on_a_cpu_is_run_with_a_warning(images, tmp_path, caplog):
+  config = default.get_config()
+  config.update(dict(content=images['content'], style=images['style'], height=32, steps=1,
+                     remat=True, tensorboard=False, compilation_cache=False))
+  assert main.run(config, tmp_path / 'run').exists()
+  warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
+  assert any(m.startswith('config.remat: XLA:CPU') for m in warnings), warnings
+
+
 def test_several_styles_with_blend_weights_and_masks(images, tmp_path):
   left, right = np.zeros((32, 40), np.uint8), np.zeros((32, 40), np.uint8)
   left[:, :20], right[:, 20:] = 255, 255
