@@ -78,24 +78,30 @@ def _solver(config, obj: objective.Objective) -> optimize.Solver:
                        dict(config.optim[config.optimizer]))
 
 
+def _compiled(config, obj: objective.Objective) -> tuple[Any, Any, float, float]:
+  """The solver's init and step compiled for `obj`'s shapes, and the seconds
+  each compile took."""
+  solver = _solver(config, obj)
+  state = optimize.state_shape(solver, obj.content, obj.params)
+  start = time.perf_counter()
+  init = jax.jit(solver.init).lower(obj.content, obj.params).compile()
+  middle = time.perf_counter()
+  step = jax.jit(solver.update, donate_argnums=(0, 1)).lower(obj.content, state,
+                                                             obj.params).compile()
+  return init, step, middle - start, time.perf_counter() - middle
+
+
 def compile_phases(height: int) -> dict[str, float]:
   """Seconds of a cold start's phases at `height`: the objective (the
   targets' compile and run), init's compile, the step's compile."""
   config = _config()
   start = time.perf_counter()
-  variables = objective.load_variables(config)
-  obj = _objective(config, height, variables)
+  obj = _objective(config, height, objective.load_variables(config))
   jax.block_until_ready(obj.params)
   built = time.perf_counter()
-  solver = _solver(config, obj)
-  init = jax.jit(solver.init).lower(obj.content, obj.params).compile()
-  init_compiled = time.perf_counter()
-  state = init(obj.content, obj.params)
-  jax.jit(solver.update, donate_argnums=(0, 1)).lower(obj.content, state, obj.params).compile()
-  step_compiled = time.perf_counter()
+  _, _, init_s, step_s = _compiled(config, obj)
   return {'height': height, 'weights_and_objective_s': built - start,
-          'init_compile_s': init_compiled - built,
-          'step_compile_s': step_compiled - init_compiled}
+          'init_compile_s': init_s, 'step_compile_s': step_s}
 
 
 def _peak_bytes(compiled) -> int:
@@ -106,12 +112,7 @@ def _peak_bytes(compiled) -> int:
 
 def compiled_peak(config, height: int, variables: Any) -> int:
   """Device bytes the larger of the solver's init and step needs at `height`."""
-  obj = _objective(config, height, variables)
-  solver = _solver(config, obj)
-  state = optimize.state_shape(solver, obj.content, obj.params)
-  init = jax.jit(solver.init).lower(obj.content, obj.params).compile()
-  step = jax.jit(solver.update, donate_argnums=(0, 1)).lower(obj.content, state,
-                                                             obj.params).compile()
+  init, step, _, _ = _compiled(config, _objective(config, height, variables))
   return max(_peak_bytes(init), _peak_bytes(step))
 
 

@@ -152,8 +152,9 @@ def _stage(token: str) -> tuple[str, list[int]]:
   name, *numbers = token.split(':')
   arity = {'ceilings': (0, 1), 'solve': (2,), 'compile': (1,), 'largest': (0, 2),
            'precision': (2,), 'sweep': (1,)}
-  if name not in arity or len(numbers) not in arity[name]:
-    raise ValueError(token)
+  if (name not in arity or len(numbers) not in arity[name]
+      or not all(n.isdigit() for n in numbers) or (name == 'solve' and int(numbers[1]) < 2)):
+    raise ValueError(token)  # solve needs 2 steps: torch's window is its 2nd..Sth closure
   return name, [int(n) for n in numbers]
 
 
