@@ -1,10 +1,12 @@
 """Memory preflight: refuse a request the device cannot hold before compiling it.
 
 `estimate` predicts the peak device memory of one optimisation step from layer
-shapes alone; `preflight` compares it with the device's free memory and, when
-it does not fit, names the largest height that would.
+shapes alone, for XLA's CPU or GPU compiler; `preflight` compares it with the
+device's free memory and, when it does not fit, names the largest height that
+would.
 """
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 
@@ -13,32 +15,48 @@ from jaxstyle.errors import ResourceError
 
 GIB = 2**30  # bytes
 _FLOAT32 = 4  # bytes
-# Buffer counts fitted to XLA's memory_analysis() of the compiled objective
-# on CPU (tests/test_memory.py); see `estimate`.
-_BACKWARD = 4  # buffers the size of the largest activation
-_MAX_POOL = 4  # buffers per max-pooling input
 _IMAGES = 4  # image, gradient, two optimiser buffers
 _PER_HISTORY = 4  # L-BFGS s and y, and the fresh copies the update writes
 _PER_MASKED_STYLE = 3  # masked features and their gradient, per further masked style
 
 
+class _Counts(NamedTuple):
+  """Buffer counts of `estimate` fitted to XLA's memory_analysis() of the
+  compiled objective and solver step on one backend."""
+  backward: int  # buffers the size of the largest activation
+  max_pool: int  # buffers per max-pooling input
+  overlap: bool  # the backward pass reuses the activations' memory
+
+
+# CPU: tests/test_memory.py. GPU: benchmarks/device_probe.py --target (sm_90).
+_CPU = _Counts(backward=4, max_pool=4, overlap=False)
+_GPU = _Counts(backward=4, max_pool=0, overlap=True)
+
+
 def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
              history_size: int = 10, pooling: str = 'max',
              content_layers: Sequence[str] | None = None,
-             masked_styles: int = 0, winograd: bool = False) -> int:
+             masked_styles: int = 0, winograd: bool = False,
+             platform: str | None = None) -> int:
   """Peak device memory (bytes) of one loss-and-gradient step plus optimiser state.
 
   A sum of float32 buffers, from VGG19's layer shapes up to the deepest of
   `layers` at height x width px:
 
-    batch · (A + 4·L + 4·P + (4 + 4·history_size)·I + 3·(S − 1)·F) + W + K + T
+    batch · (B + (4 + 4·history_size)·I + 3·(S − 1)·F) + W + K + T
+
+  with B, the activations and the backward pass's buffers, by `platform`
+  (default: JAX's default backend):
+
+    'cpu':  B = A + 4·L + 4·P
+    other:  B = max(A, 4·L)
 
   A: every conv and pooling output, kept once for the backward pass (the
      ReLU output; XLA keeps no separate pre-ReLU copy).
   L: the largest activation (block1, 64·H·W): the backward pass's transient
      buffers (gradients into and out of a layer, loss gradients).
-  P: the inputs of max poolings, whose gradient takes about 4 buffers each;
-     0 for pooling='avg'. The default 'max' is the upper bound.
+  P: the inputs of max poolings, whose gradient takes about 4 buffers each
+     on a CPU; 0 for pooling='avg'. The default 'max' is the upper bound.
   I: the image, H·W·3. Four: the image, its gradient and two optimiser
      buffers; four per L-BFGS history entry (s and y, and the copies the
      update writes before it replaces them).
@@ -53,9 +71,18 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   T: targets, shared by the batch: the features of each of `content_layers`
      (default: every layer, an upper bound) and a C x C Gram per layer.
 
-  The counts are fitted on XLA:CPU, where the estimate is 1.0-1.4x the
-  compiled peak across depths, sizes and poolings; other backends are
-  extrapolation.
+  XLA:CPU keeps the backward pass's buffers beside the activations, so their
+  sizes add up. XLA:GPU's buffer plan reuses the activations' memory for the
+  backward pass as it goes, and max pooling's gradient costs nothing extra
+  there, so its peak is the larger of the two. `config.remat` is not counted:
+  XLA:CPU merges its recomputation back into the forward pass, and on XLA:GPU
+  it moved the compiled peak of a solver step by -13 % to +4 %
+  (benchmarks/README.md).
+
+  Fitted on XLA:CPU, where the estimate is 1.0-1.4x the compiled peak across
+  depths, sizes and poolings, and on XLA:GPU's compiler for an H200 (sm_90),
+  where it is 0.85-0.92x at 512 px, 0.95-1.09x at 1024 and 1.08-1.25x at 2048
+  (tests/test_memory.py). TPUs take the GPU counts, unmeasured.
   """
   vgg.check_layers(layers)
   content_layers = layers if content_layers is None else content_layers
@@ -75,10 +102,12 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
     if name in layers:
       targets += cout**2 + (h * w * cout if name in content_layers else 0)
       outputs += h * w * cout
-  pooling_grad = _MAX_POOL * pool_inputs if pooling == 'max' else 0
+  counts = _CPU if (platform or jax.default_backend()) == 'cpu' else _GPU
+  backward = counts.backward * largest + (counts.max_pool * pool_inputs if pooling == 'max' else 0)
+  activations = max(kept, backward) if counts.overlap else kept + backward
   images = (_IMAGES + _PER_HISTORY * history_size) * height * width * 3
   masked = _PER_MASKED_STYLE * max(masked_styles - 1, 0) * outputs
-  per_image = kept + _BACKWARD * largest + pooling_grad + images + masked
+  per_image = activations + images + masked
   return _FLOAT32 * (batch * per_image + kernels + cached + targets)
 
 
@@ -112,13 +141,14 @@ def available(device: jax.Device | None = None) -> int | None:
 def largest_height(layers: Sequence[str], aspect: float, batch: int,
                    history_size: int, budget_bytes: float, pooling: str = 'max',
                    content_layers: Sequence[str] | None = None,
-                   masked_styles: int = 0, winograd: bool = False) -> int:
+                   masked_styles: int = 0, winograd: bool = False,
+                   platform: str | None = None) -> int:
   """Largest height (px) whose `estimate` at width round(aspect·height) fits
   `budget_bytes`; 0 if none does. aspect: width / height."""
   def fits(height: int) -> bool:
     width = max(1, round(aspect * height))
-    return estimate(layers, height, width, batch, history_size, pooling,
-                    content_layers, masked_styles, winograd) <= budget_bytes
+    return estimate(layers, height, width, batch, history_size, pooling, content_layers,
+                    masked_styles, winograd, platform) <= budget_bytes
 
   lo, hi = 0, 1  # fits(lo) or lo == 0; not fits(hi) once the doubling stops
   while fits(hi):
@@ -134,18 +164,19 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
               headroom: float = 0.9, pooling: str = 'max',
               content_layers: Sequence[str] | None = None,
               masked_styles: int = 0, winograd: bool = False) -> None:
-  """Raises ResourceError if `estimate` exceeds headroom x the device's free
-  memory. Does nothing when that is unknown."""
+  """Raises ResourceError if `estimate` for `device`'s platform exceeds
+  headroom x its free memory. Does nothing when that is unknown."""
+  device = device or jax.devices()[0]
   free = available(device)
   if free is None:
     return
   budget = headroom * free
-  need = estimate(layers, height, width, batch, history_size, pooling,
-                  content_layers, masked_styles, winograd)
+  need = estimate(layers, height, width, batch, history_size, pooling, content_layers,
+                  masked_styles, winograd, device.platform)
   if need <= budget:
     return
-  fit = largest_height(layers, width / height, batch, history_size, budget,
-                       pooling, content_layers, masked_styles, winograd)
+  fit = largest_height(layers, width / height, batch, history_size, budget, pooling,
+                       content_layers, masked_styles, winograd, device.platform)
   images = f' x {batch} images' if batch > 1 else ''
   raise ResourceError(
       f'{width}x{height} px{images} needs about {need / GIB:.2f} GiB of device '
