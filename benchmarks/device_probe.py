@@ -4,6 +4,7 @@ where compile time goes, and the largest image the solver fits.
 python -m benchmarks.device_probe ceilings [--n=8192]
 python -m benchmarks.device_probe compile --height=512
 python -m benchmarks.device_probe largest [--probe_heights=1024,2048] [--budget_gib=G]
+python -m benchmarks.device_probe largest --target=benchmarks/gpu_targets/h100.txtpb
 
 Each prints one JSON line last. The Keras preset (`configs/keras_example.py`)
 throughout, on random 0..255 images at Tübingen's 4:3 aspect (memory and
@@ -16,12 +17,21 @@ device's free memory, and runs init and two steps there to check it (then at
 90 % and 80 % of it if that fails). Without and with `config.remat`. It also
 gives `jaxstyle.memory`'s estimate at the probe heights and the largest
 height the CLI's preflight (90 % of free memory) lets through.
+
+--target=FILE compiles `compile` and `largest` for the GPU that FILE describes
+(an XLA GPU target config) on a machine without one: it needs jax's CUDA
+plugin (`pip install 'jax[cuda12]==<this jax>'`), runs JAX itself on the CPU,
+runs nothing on the target, and takes 75 % of its memory (JAX's default
+preallocation) as free. XLA cannot autotune without the device, so its
+compile times leave out autotuning.
 """
 import argparse
 import functools
 import gc
 import json
 import math
+import pathlib
+import re
 import statistics
 import time
 from typing import Any
@@ -61,10 +71,33 @@ def ceilings(n: int, repeats: int = 10) -> dict[str, float]:
   return rates
 
 
-def _config(remat: bool = False, precision: str = 'highest'):
+def _config(remat: bool = False, precision: str = 'highest', target: bool = False):
   config = keras_example.get_config()
   config.remat, config.precision = remat, precision
+  if target:  # what 'auto' picks on a GPU; the CPU here would pick Winograd
+    config.conv_algorithm = 'direct'
   return config
+
+
+_PREALLOCATED = 0.75  # share of a GPU's memory JAX's allocator takes by default
+
+
+def target_sharding(path: pathlib.Path) -> tuple[jax.sharding.Sharding, int]:
+  """One device of the GPU that the XLA target config at `path` describes,
+  and its free bytes under JAX's default preallocation. JAX itself then runs
+  on the CPU: call before anything else touches a device."""
+  from jax.experimental import topologies  # pylint: disable=import-outside-toplevel
+  jax.config.update('jax_platforms', 'cpu')
+  text = path.read_text()
+  try:
+    topology = topologies.get_topology_desc(platform='cuda', target_config=text,
+                                            topology='1x1x1')
+  except NotImplementedError as e:
+    raise SystemExit(f"--target needs jax's CUDA plugin: pip install "
+                     f"'jax[cuda12]=={jax.__version__}' ({e})") from None
+  mesh = topologies.make_mesh(topology, (1,), ('device',))
+  total = int(re.search(r'device_memory_size:\s*(\d+)', text)[1])
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()), int(_PREALLOCATED * total)
 
 
 def _objective(config, height: int, variables: Any) -> objective.Objective:
@@ -78,28 +111,32 @@ def _solver(config, obj: objective.Objective) -> optimize.Solver:
                        dict(config.optim[config.optimizer]))
 
 
-def _compiled(config, obj: objective.Objective) -> tuple[Any, Any, float, float]:
-  """The solver's init and step compiled for `obj`'s shapes, and the seconds
-  each compile took."""
+def _compiled(config, obj: objective.Objective,
+              sharding: jax.sharding.Sharding | None = None) -> tuple[Any, Any, float, float]:
+  """The solver's init and step compiled for `obj`'s shapes (placed by
+  `sharding`, default: JAX's device), and the seconds each compile took."""
   solver = _solver(config, obj)
-  state = optimize.state_shape(solver, obj.content, obj.params)
+  x, params = obj.content, obj.params
+  state = optimize.state_shape(solver, x, params)
+  if sharding is not None:
+    x, params, state = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), (x, params, state))
   start = time.perf_counter()
-  init = jax.jit(solver.init).lower(obj.content, obj.params).compile()
+  init = jax.jit(solver.init).lower(x, params).compile()
   middle = time.perf_counter()
-  step = jax.jit(solver.update, donate_argnums=(0, 1)).lower(obj.content, state,
-                                                             obj.params).compile()
+  step = jax.jit(solver.update, donate_argnums=(0, 1)).lower(x, state, params).compile()
   return init, step, middle - start, time.perf_counter() - middle
 
 
-def compile_phases(height: int) -> dict[str, float]:
+def compile_phases(height: int, sharding: jax.sharding.Sharding | None = None) -> dict[str, float]:
   """Seconds of a cold start's phases at `height`: the objective (the
   targets' compile and run), init's compile, the step's compile."""
-  config = _config()
+  config = _config(target=sharding is not None)
   start = time.perf_counter()
   obj = _objective(config, height, objective.load_variables(config))
   jax.block_until_ready(obj.params)
   built = time.perf_counter()
-  _, _, init_s, step_s = _compiled(config, obj)
+  _, _, init_s, step_s = _compiled(config, obj, sharding)
   return {'height': height, 'weights_and_objective_s': built - start,
           'init_compile_s': init_s, 'step_compile_s': step_s}
 
@@ -110,9 +147,10 @@ def _peak_bytes(compiled) -> int:
           + m.temp_size_in_bytes)
 
 
-def compiled_peak(config, height: int, variables: Any) -> int:
+def compiled_peak(config, height: int, variables: Any,
+                  sharding: jax.sharding.Sharding | None = None) -> int:
   """Device bytes the larger of the solver's init and step needs at `height`."""
-  init, step, _, _ = _compiled(config, _objective(config, height, variables))
+  init, step, _, _ = _compiled(config, _objective(config, height, variables), sharding)
   return max(_peak_bytes(init), _peak_bytes(step))
 
 
@@ -134,28 +172,37 @@ def _runs(config, height: int, variables: Any) -> str | None:
     gc.collect()
 
 
-def largest(probe_heights: tuple[int, int], budget: float | None) -> dict[str, Any]:
-  """Largest height whose solve fits, without and with remat (see the module doc)."""
+def largest(probe_heights: tuple[int, int], budget: float | None,
+            sharding: jax.sharding.Sharding | None = None) -> dict[str, Any]:
+  """Largest height whose solve fits, without and with remat (see the module
+  doc). With `sharding` (a GPU target without the GPU) the prediction is
+  compiled, not run, to check it."""
   out = {'aspect': ASPECT, 'probe_heights': probe_heights}
+  platform = 'gpu' if sharding is not None else jax.devices()[0].platform
   for remat in (False, True):
-    config = _config(remat)
+    config = _config(remat, target=sharding is not None)
     variables = objective.load_variables(config)
     free = memory.available() if budget is None else budget
-    peaks = [compiled_peak(config, h, variables) for h in probe_heights]
+    peaks = [compiled_peak(config, h, variables, sharding) for h in probe_heights]
     pixels = [h * round(ASPECT * h) for h in probe_heights]
     per_pixel = (peaks[1] - peaks[0]) / (pixels[1] - pixels[0])
     fixed = peaks[0] - per_pixel * pixels[0]
     predicted = int(math.sqrt(max(free - fixed, 0) / per_pixel / ASPECT))
     spec = objective.spec_from(config)
-    estimates = [memory.estimate(spec.layers, h, round(ASPECT * h), 1,
-                                 config.optim.lbfgs.history_size, spec.pooling,
-                                 spec.content_layers, winograd=spec.winograd)
-                 for h in probe_heights]
+    estimate = lambda h: memory.estimate(spec.layers, h, round(ASPECT * h), 1,
+                                         config.optim.lbfgs.history_size, spec.pooling,
+                                         spec.content_layers, winograd=spec.winograd,
+                                         platform=platform)
+    estimates = [estimate(h) for h in probe_heights]
     preflight = memory.largest_height(spec.layers, ASPECT, 1, config.optim.lbfgs.history_size,
                                       0.9 * free, spec.pooling, spec.content_layers,
-                                      winograd=spec.winograd)
+                                      winograd=spec.winograd, platform=platform)
     tried = []
-    for share in (0.97, 0.9, 0.8) if predicted else ():
+    if sharding is not None and predicted:
+      tried.append({'height': predicted, 'width': round(ASPECT * predicted), 'compiled_peak_bytes':
+                    compiled_peak(config, predicted, variables, sharding),
+                    'estimate_bytes': estimate(predicted)})
+    for share in (0.97, 0.9, 0.8) if predicted and sharding is None else ():
       height = int(share * predicted)
       start = time.perf_counter()
       error = _runs(config, height, variables)
@@ -165,6 +212,7 @@ def largest(probe_heights: tuple[int, int], budget: float | None) -> dict[str, A
         break
     out['remat' if remat else 'plain'] = {
         'free_bytes': free, 'compiled_peak_bytes': peaks, 'estimate_bytes': estimates,
+        'estimate_over_compiled': [e / p for e, p in zip(estimates, peaks)],
         'bytes_per_pixel': per_pixel, 'fixed_bytes': fixed, 'predicted_height': predicted,
         'preflight_largest_height': preflight, 'tried': tried}
     del variables
@@ -182,18 +230,30 @@ def main() -> None:
                       help='largest: two heights to compile at')
   parser.add_argument('--budget_gib', type=float,
                       help="largest: device bytes to fit (default: the device's free memory)")
+  parser.add_argument('--target', type=pathlib.Path,
+                      help='compile, largest: an XLA GPU target config to compile for, '
+                           'without the GPU (module doc)')
   args = parser.parse_args()
-  device = jax.devices()[0]
-  result = {'probe': args.probe, 'device': device.device_kind, 'platform': device.platform,
-            'jax_version': jax.__version__}
+  sharding = free = None
+  if args.target is not None:
+    if args.probe == 'ceilings':
+      parser.error('--target: ceilings must run on the device')
+    sharding, free = target_sharding(args.target)
+    device = next(iter(sharding.device_set))
+    result = {'target': str(args.target), 'free_bytes': free}
+  else:
+    device = jax.devices()[0]
+    result = {}
+  result.update(probe=args.probe, device=device.device_kind, platform=device.platform,
+                jax_version=jax.__version__)
   if args.probe == 'ceilings':
     result.update(ceilings(args.n))
   elif args.probe == 'compile':
-    result.update(compile_phases(args.height))
+    result.update(compile_phases(args.height, sharding))
   else:
     low, high = (int(h) for h in args.probe_heights.split(','))
-    budget = None if args.budget_gib is None else args.budget_gib * memory.GIB
-    result.update(largest((low, high), budget))
+    budget = free if args.budget_gib is None else args.budget_gib * memory.GIB
+    result.update(largest((low, high), budget, sharding))
   print(json.dumps(result), flush=True)
 
 
