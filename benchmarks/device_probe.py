@@ -22,8 +22,9 @@ height the CLI's preflight (90 % of free memory) lets through.
 (an XLA GPU target config) on a machine without one: it needs jax's CUDA
 plugin (`pip install 'jax[cuda12]==<this jax>'`), runs JAX itself on the CPU,
 runs nothing on the target, and takes 75 % of its memory (JAX's default
-preallocation) as free. XLA cannot autotune without the device, so its
-compile times leave out autotuning.
+preallocation) as free. `largest` then checks its prediction by compiling at
+100, 98, ... 90 % of it until the compiled peak fits. XLA cannot autotune
+without the device, so its compile times leave out autotuning.
 """
 import argparse
 import functools
@@ -198,17 +199,20 @@ def largest(probe_heights: tuple[int, int], budget: float | None,
                                       0.9 * free, spec.pooling, spec.content_layers,
                                       winograd=spec.winograd, platform=platform)
     tried = []
-    if sharding is not None and predicted:
-      tried.append({'height': predicted, 'width': round(ASPECT * predicted), 'compiled_peak_bytes':
-                    compiled_peak(config, predicted, variables, sharding),
-                    'estimate_bytes': estimate(predicted)})
-    for share in (0.97, 0.9, 0.8) if predicted and sharding is None else ():
+    # Without the device the check compiles instead of running, in finer steps.
+    shares = (0.97, 0.9, 0.8) if sharding is None else (1.0, 0.98, 0.96, 0.94, 0.92, 0.9)
+    for share in shares if predicted else ():
       height = int(share * predicted)
       start = time.perf_counter()
-      error = _runs(config, height, variables)
-      tried.append({'height': height, 'width': round(ASPECT * height), 'error': error,
+      if sharding is None:
+        trial = {'error': _runs(config, height, variables)}
+      else:
+        peak = compiled_peak(config, height, variables, sharding)
+        trial = {'error': None if peak <= free else 'compiled peak exceeds free memory',
+                 'compiled_peak_bytes': peak, 'estimate_bytes': estimate(height)}
+      tried.append({'height': height, 'width': round(ASPECT * height), **trial,
                     'seconds': time.perf_counter() - start})
-      if error is None:
+      if trial['error'] is None:
         break
     out['remat' if remat else 'plain'] = {
         'free_bytes': free, 'compiled_peak_bytes': peaks, 'estimate_bytes': estimates,
