@@ -6,7 +6,6 @@ device's free memory and, when it does not fit, names the largest height that
 would.
 """
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import jax
 
@@ -15,22 +14,13 @@ from jaxstyle.errors import ResourceError
 
 GIB = 2**30  # bytes
 _FLOAT32 = 4  # bytes
+# Buffer counts fitted to XLA's memory_analysis() of the compiled objective and
+# solver (tests/test_memory.py; on a GPU, benchmarks/memory_fit.py --target); see `estimate`.
+_BACKWARD = 4  # buffers the size of the largest activation
+_MAX_POOL = 4  # buffers per max-pooling input (CPU)
 _IMAGES = 4  # image, gradient, two optimiser buffers
 _PER_HISTORY = 4  # L-BFGS s and y, and the fresh copies the update writes
 _PER_MASKED_STYLE = 3  # masked features and their gradient, per further masked style
-
-
-class _Counts(NamedTuple):
-  """Buffer counts of `estimate` fitted to XLA's memory_analysis() of the
-  compiled objective and solver step on one backend."""
-  backward: int  # buffers the size of the largest activation
-  max_pool: int  # buffers per max-pooling input
-  overlap: bool  # the backward pass reuses the activations' memory
-
-
-# CPU: tests/test_memory.py. GPU: benchmarks/device_probe.py --target (sm_90).
-_CPU = _Counts(backward=4, max_pool=4, overlap=False)
-_GPU = _Counts(backward=4, max_pool=0, overlap=True)
 
 
 def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
@@ -102,9 +92,11 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
     if name in layers:
       targets += cout**2 + (h * w * cout if name in content_layers else 0)
       outputs += h * w * cout
-  counts = _CPU if (platform or jax.default_backend()) == 'cpu' else _GPU
-  backward = counts.backward * largest + (counts.max_pool * pool_inputs if pooling == 'max' else 0)
-  activations = max(kept, backward) if counts.overlap else kept + backward
+  if (platform or jax.default_backend()) == 'cpu':
+    pooling_grad = _MAX_POOL * pool_inputs if pooling == 'max' else 0
+    activations = kept + _BACKWARD * largest + pooling_grad
+  else:
+    activations = max(kept, _BACKWARD * largest)
   images = (_IMAGES + _PER_HISTORY * history_size) * height * width * 3
   masked = _PER_MASKED_STYLE * max(masked_styles - 1, 0) * outputs
   per_image = activations + images + masked
