@@ -47,7 +47,7 @@ def size(spec: objective.Spec, height: int, width: int, history_size: int, devic
   shares = jax.local_device_count() if device.platform == 'cpu' else 1
   check = lambda per_device: memory.preflight(
       spec.layers, height, width, per_device * shares, history_size, device, headroom,
-      spec.pooling, spec.content_layers, masked_styles, spec.winograd)
+      spec.pooling, spec.content_layers, masked_styles, spec.winograd, spec.precision)
   if requested:
     check(padded(requested, devices) // devices)
     return requested

@@ -86,7 +86,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
                    spatial.memory_width(width) if config.shard_spatial else width,
                    history_size=optim.get('history_size', 0),
                    pooling=spec.pooling, content_layers=spec.content_layers,
-                   masked_styles=len(config.style_masks or ()), winograd=spec.winograd)
+                   masked_styles=len(config.style_masks or ()), winograd=spec.winograd,
+                   precision=spec.precision)
   if config.compilation_cache:
     cli.compilation_cache(out.absolute().parent / '.jax_cache')
   variables = objective.load_variables(config)

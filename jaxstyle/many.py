@@ -83,7 +83,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   if field == 'frames':  # batch.size checks the batch's memory
     memory.preflight(spec.layers, *content.shape[:2], history_size=optim.get('history_size', 0),
                      pooling=spec.pooling, content_layers=spec.content_layers,
-                     masked_styles=len(config.style_masks or ()), winograd=spec.winograd)
+                     masked_styles=len(config.style_masks or ()), winograd=spec.winograd,
+                     precision=spec.precision)
   if config.compilation_cache:
     cli.compilation_cache(out.absolute().parent / '.jax_cache')
   obj = objective.build(config, content, style, objective.load_variables(config))

@@ -14,10 +14,12 @@ from jaxstyle.errors import ResourceError
 
 GIB = 2**30  # bytes
 _FLOAT32 = 4  # bytes
+_BFLOAT16 = 2  # bytes
 # Buffer counts fitted to XLA's memory_analysis() of the compiled objective and
 # solver (tests/test_memory.py; on a GPU, benchmarks/memory_fit.py --target); see `estimate`.
 _BACKWARD = 4  # buffers the size of the largest activation
 _MAX_POOL = 4  # buffers per max-pooling input (CPU)
+_GPU_FIXED = 128 * 2**20  # bytes of XLA:GPU temporaries that do not grow with the image
 _IMAGES = 4  # image, gradient, two optimiser buffers
 _PER_HISTORY = 4  # L-BFGS s and y, and the fresh copies the update writes
 _PER_MASKED_STYLE = 3  # masked features and their gradient, per further masked style
@@ -27,19 +29,20 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
              history_size: int = 10, pooling: str = 'max',
              content_layers: Sequence[str] | None = None,
              masked_styles: int = 0, winograd: bool = False,
-             platform: str | None = None) -> int:
+             platform: str | None = None, precision: str = 'highest') -> int:
   """Peak device memory (bytes) of one loss-and-gradient step plus optimiser state.
 
-  A sum of float32 buffers, from VGG19's layer shapes up to the deepest of
-  `layers` at height x width px:
+  A sum of buffers (float32 unless noted), from VGG19's layer shapes up to
+  the deepest of `layers` at height x width px:
 
-    batch · (B + (4 + 4·history_size)·I + 3·(S − 1)·F) + W + K + T
+    batch · (B + (4 + 4·history_size)·I + 3·(S − 1)·F) + W + K + T (+ 128 MiB)
 
   with B, the activations and the backward pass's buffers, by `platform`
   (default: JAX's default backend):
 
     'cpu':  B = A + 4·L + 4·P
-    other:  B = max(A, 4·L)
+    other:  B = max(A, 4·L), in bfloat16 (half the bytes) at precision 'bf16',
+            and 128 MiB of temporaries that do not grow with the image
 
   A: every conv and pooling output, kept once for the backward pass (the
      ReLU output; XLA keeps no separate pre-ReLU copy).
@@ -54,7 +57,8 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
      S = masked_styles > 1 style images under masks, each after the first
      keeps its masked features and their gradient (one masked style costs
      what an unmasked one does; unmasked styles share one Gram).
-  W: the conv weights of the layers used.
+  W: the conv weights of the layers used, and at `precision` 'bf16' their
+     bfloat16 copy besides (half the bytes).
   K: the kernels the convolutions read besides: each kernel flipped for
      the input gradient (its size), or with `winograd`, on layers with at
      least vgg.WINOGRAD_MIN_FEATURES outputs, its Winograd transform (4x).
@@ -66,13 +70,14 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   backward pass as it goes, and max pooling's gradient costs nothing extra
   there, so its peak is the larger of the two. `config.remat` is not counted:
   XLA:CPU merges its recomputation back into the forward pass, and on XLA:GPU
-  it moved the compiled peak of a solver step by -13 % to +4 %
+  it moved the compiled peak of a solver step by -13 % to +12 %
   (benchmarks/README.md).
 
-  Fitted on XLA:CPU, where the estimate is 1.0-1.4x the compiled peak across
-  depths, sizes and poolings, and on XLA:GPU's compiler for an H200 (sm_90),
-  where it is 0.85-0.92x at 512 px, 0.95-1.09x at 1024 and 1.08-1.25x at 2048
-  (tests/test_memory.py). TPUs take the GPU counts, unmeasured.
+  Fitted on XLA:CPU, where the estimate is 0.8-1.4x the compiled peak across
+  depths, sizes, poolings and precisions, and on XLA:GPU's compiler for an
+  H200 (sm_90), where it is 0.97-1.26x at 512 to 2048 px, float32 and
+  bfloat16, with and without remat (tests/test_memory.py). TPUs take the GPU
+  counts, unmeasured.
   """
   vgg.check_layers(layers)
   content_layers = layers if content_layers is None else content_layers
@@ -92,15 +97,19 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
     if name in layers:
       targets += cout**2 + (h * w * cout if name in content_layers else 0)
       outputs += h * w * cout
-  if (platform or jax.default_backend()) == 'cpu':
+  bf16 = precision == 'bf16'
+  on_cpu = (platform or jax.default_backend()) == 'cpu'
+  if on_cpu:
     pooling_grad = _MAX_POOL * pool_inputs if pooling == 'max' else 0
     activations = kept + _BACKWARD * largest + pooling_grad
   else:
-    activations = max(kept, _BACKWARD * largest)
+    activations = max(kept, _BACKWARD * largest) * (_BFLOAT16 / _FLOAT32 if bf16 else 1)
   images = (_IMAGES + _PER_HISTORY * history_size) * height * width * 3
   masked = _PER_MASKED_STYLE * max(masked_styles - 1, 0) * outputs
   per_image = activations + images + masked
-  return _FLOAT32 * (batch * per_image + kernels + cached + targets)
+  kernels *= 1 + (_BFLOAT16 / _FLOAT32 if bf16 else 0)
+  fixed = 0 if on_cpu else _GPU_FIXED
+  return int(_FLOAT32 * (batch * per_image + kernels + cached + targets)) + fixed
 
 
 def _mem_available(path: str = '/proc/meminfo') -> int | None:
@@ -134,13 +143,13 @@ def largest_height(layers: Sequence[str], aspect: float, batch: int,
                    history_size: int, budget_bytes: float, pooling: str = 'max',
                    content_layers: Sequence[str] | None = None,
                    masked_styles: int = 0, winograd: bool = False,
-                   platform: str | None = None) -> int:
+                   platform: str | None = None, precision: str = 'highest') -> int:
   """Largest height (px) whose `estimate` at width round(aspect·height) fits
   `budget_bytes`; 0 if none does. aspect: width / height."""
   def fits(height: int) -> bool:
     width = max(1, round(aspect * height))
     return estimate(layers, height, width, batch, history_size, pooling, content_layers,
-                    masked_styles, winograd, platform) <= budget_bytes
+                    masked_styles, winograd, platform, precision) <= budget_bytes
 
   lo, hi = 0, 1  # fits(lo) or lo == 0; not fits(hi) once the doubling stops
   while fits(hi):
@@ -155,7 +164,8 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
               history_size: int = 10, device: jax.Device | None = None,
               headroom: float = 0.9, pooling: str = 'max',
               content_layers: Sequence[str] | None = None,
-              masked_styles: int = 0, winograd: bool = False) -> None:
+              masked_styles: int = 0, winograd: bool = False,
+              precision: str = 'highest') -> None:
   """Raises ResourceError if `estimate` for `device`'s platform exceeds
   headroom x its free memory. Does nothing when that is unknown."""
   device = device or jax.devices()[0]
@@ -164,11 +174,11 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
     return
   budget = headroom * free
   need = estimate(layers, height, width, batch, history_size, pooling, content_layers,
-                  masked_styles, winograd, device.platform)
+                  masked_styles, winograd, device.platform, precision)
   if need <= budget:
     return
   fit = largest_height(layers, width / height, batch, history_size, budget, pooling,
-                       content_layers, masked_styles, winograd, device.platform)
+                       content_layers, masked_styles, winograd, device.platform, precision)
   images = f' x {batch} images' if batch > 1 else ''
   raise ResourceError(
       f'{width}x{height} px{images} needs about {need / GIB:.2f} GiB of device '
