@@ -203,11 +203,12 @@ def largest(probe_heights: tuple[int, int], budget: float | None,
     estimate = lambda h: memory.estimate(spec.layers, h, round(ASPECT * h), 1,
                                          config.optim.lbfgs.history_size, spec.pooling,
                                          spec.content_layers, winograd=spec.winograd,
-                                         platform=platform)
+                                         platform=platform, precision=spec.precision)
     estimates = [estimate(h) for h in probe_heights]
     preflight = memory.largest_height(spec.layers, ASPECT, 1, config.optim.lbfgs.history_size,
                                       0.9 * free, spec.pooling, spec.content_layers,
-                                      winograd=spec.winograd, platform=platform)
+                                      winograd=spec.winograd, platform=platform,
+                                      precision=spec.precision)
     tried = []
     # Without the device the check compiles instead of running, in finer steps.
     shares = (0.97, 0.9, 0.8) if sharding is None else (1.0, 0.98, 0.96, 0.94, 0.92, 0.9)

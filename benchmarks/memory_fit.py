@@ -1,6 +1,6 @@
 """`jaxstyle.memory.estimate` against XLA's compiled peak of the solver.
 
-python -m benchmarks.memory_fit [--heights=512,1024,2048] [--target=FILE]
+python -m benchmarks.memory_fit [--heights=512,1024,2048] [--precision=P] [--target=FILE]
 
 For each configuration (the Keras preset; the default preset, average
 pooling; the default preset's style and content layers cut to block1 and
@@ -35,10 +35,12 @@ def configurations() -> dict[str, ml_collections.ConfigDict]:
           'block1-2 (avg)': shallow}
 
 
-def fit(heights: list[int], sharding: jax.sharding.Sharding | None) -> list[dict[str, Any]]:
+def fit(heights: list[int], precision: str,
+        sharding: jax.sharding.Sharding | None) -> list[dict[str, Any]]:
   platform = 'gpu' if sharding is not None else jax.devices()[0].platform
   rows = []
   for name, config in configurations().items():
+    config.precision = precision
     if sharding is not None:
       config.conv_algorithm = 'direct'  # what 'auto' picks on a GPU
     variables = objective.load_variables(config)
@@ -50,7 +52,8 @@ def fit(heights: list[int], sharding: jax.sharding.Sharding | None) -> list[dict
         peak = device_probe.compiled_peak(config, height, variables, sharding)
         estimate = memory.estimate(
             spec.layers, height, width, 1, config.optim.lbfgs.history_size, spec.pooling,
-            spec.content_layers, winograd=spec.winograd, platform=platform)
+            spec.content_layers, winograd=spec.winograd, platform=platform,
+            precision=precision)
         rows.append({'config': name, 'remat': remat, 'height': height, 'width': width,
                      'compiled_peak_bytes': peak, 'estimate_bytes': estimate,
                      'ratio': estimate / peak})
@@ -62,6 +65,7 @@ def fit(heights: list[int], sharding: jax.sharding.Sharding | None) -> list[dict
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--heights', default='512,1024,2048')
+  parser.add_argument('--precision', default='highest', choices=objective.PRECISIONS)
   parser.add_argument('--target', type=pathlib.Path,
                       help='an XLA GPU target config to compile for, without the GPU')
   args = parser.parse_args()
@@ -70,10 +74,10 @@ def main() -> None:
     sharding, _ = device_probe.target_sharding(args.target)
     device = next(iter(sharding.device_set))
   device = device or jax.devices()[0]
-  print(f'{device.device_kind}, jax {jax.__version__}\n')
+  print(f'{device.device_kind}, jax {jax.__version__}, precision {args.precision!r}\n')
   print('| config | remat | px | compiled peak, GiB | estimate, GiB | estimate / compiled |')
   print('| --- | --- | --- | ---: | ---: | ---: |', flush=True)
-  rows = fit([int(h) for h in args.heights.split(',')], sharding)
+  rows = fit([int(h) for h in args.heights.split(',')], args.precision, sharding)
   print(json.dumps({'device': device.device_kind, 'jax_version': jax.__version__, 'rows': rows}))
 
 
