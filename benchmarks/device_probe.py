@@ -89,15 +89,23 @@ def target_sharding(path: pathlib.Path) -> tuple[jax.sharding.Sharding, int]:
   on the CPU: call before anything else touches a device."""
   from jax.experimental import topologies  # pylint: disable=import-outside-toplevel
   jax.config.update('jax_platforms', 'cpu')
-  text = path.read_text()
+  try:
+    text = path.read_text()
+  except OSError as e:
+    raise SystemExit(f'--target: {e}') from None
+  memory_size = re.search(r'device_memory_size:\s*(\d+)', text)
+  if memory_size is None:
+    raise SystemExit(f'--target: {path} has no gpu_device_info.device_memory_size')
   try:
     topology = topologies.get_topology_desc(platform='cuda', target_config=text,
                                             topology='1x1x1')
   except NotImplementedError as e:
     raise SystemExit(f"--target needs jax's CUDA plugin: pip install "
                      f"'jax[cuda12]=={jax.__version__}' ({e})") from None
+  except jax.errors.JaxRuntimeError as e:
+    raise SystemExit(f'--target: {path}: {str(e).splitlines()[0]}') from None
   mesh = topologies.make_mesh(topology, (1,), ('device',))
-  total = int(re.search(r'device_memory_size:\s*(\d+)', text)[1])
+  total = int(memory_size[1])
   return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()), int(_PREALLOCATED * total)
 
 
