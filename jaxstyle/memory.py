@@ -57,11 +57,12 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
      S = masked_styles > 1 style images under masks, each after the first
      keeps its masked features and their gradient (one masked style costs
      what an unmasked one does; unmasked styles share one Gram).
-  W: the conv weights of the layers used, and at `precision` 'bf16' their
-     bfloat16 copy besides (half the bytes).
+  W: the conv weights of the layers used.
   K: the kernels the convolutions read besides: each kernel flipped for
      the input gradient (its size), or with `winograd`, on layers with at
      least vgg.WINOGRAD_MIN_FEATURES outputs, its Winograd transform (4x).
+     At `precision` 'bf16', W and K have a bfloat16 copy besides (half the
+     bytes).
   T: targets, shared by the batch: the features of each of `content_layers`
      (default: every layer, an upper bound) and a C x C Gram per layer.
 
@@ -75,7 +76,7 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
 
   Fitted on XLA:CPU, where the estimate is 0.8-1.4x the compiled peak across
   depths, sizes, poolings and precisions, and on XLA:GPU's compiler for an
-  H200 (sm_90), where it is 0.97-1.26x at 512 to 2048 px, float32 and
+  H200 (sm_90), where it is 0.98-1.26x at 512 to 2048 px, float32 and
   bfloat16, with and without remat (tests/test_memory.py). TPUs take the GPU
   counts, unmeasured.
   """
@@ -107,7 +108,8 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   images = (_IMAGES + _PER_HISTORY * history_size) * height * width * 3
   masked = _PER_MASKED_STYLE * max(masked_styles - 1, 0) * outputs
   per_image = activations + images + masked
-  kernels *= 1 + (_BFLOAT16 / _FLOAT32 if bf16 else 0)
+  if bf16:
+    kernels, cached = (x * (1 + _BFLOAT16 / _FLOAT32) for x in (kernels, cached))
   fixed = 0 if on_cpu else _GPU_FIXED
   return int(_FLOAT32 * (batch * per_image + kernels + cached + targets)) + fixed
 
