@@ -15,6 +15,9 @@ largest, solve:1024:100, solve:2048:20, the issue's targets first):
   largest[:H1:H2]  the largest image that fits, without and with remat
   precision:H:S    benchmarks.precision with tf32 and bf16 against float32
   sweep:H          benchmarks.sweep_batch, K vmapped members against K solves
+  memfit[:H]       benchmarks.memory_fit at float32 and bf16 (at 512, 1024 and
+                   2048 px, or H): jaxstyle.memory's estimate against the compiled
+                   peak, to check the fit made without a GPU
 
 `benchmarks/README.md` says what each column measures. A stage or run that
 would start after --budget_s seconds is skipped and marked so, to fit a lease.
@@ -151,7 +154,7 @@ def solve_table(size: dict[str, Any]) -> str:
 def _stage(token: str) -> tuple[str, list[int]]:
   name, *numbers = token.split(':')
   arity = {'ceilings': (0, 1), 'solve': (2,), 'compile': (1,), 'largest': (0, 2),
-           'precision': (2,), 'sweep': (1,)}
+           'precision': (2,), 'sweep': (1,), 'memfit': (0, 1)}
   if (name not in arity or len(numbers) not in arity[name]
       or not all(n.isdigit() for n in numbers) or (name == 'solve' and int(numbers[1]) < 2)):
     raise ValueError(token)  # solve needs 2 steps: torch's window is its 2nd..Sth closure
@@ -221,6 +224,15 @@ def main() -> None:
                          log=out / 'precision.log')
         save(json.loads((out / 'precision.json').read_text()))
         tables.append((out / 'precision.md').read_text())
+      elif name == 'memfit':
+        fits = []
+        for precision in ('highest', 'bf16'):
+          output = bench.run_module('benchmarks.memory_fit', f'--precision={precision}',
+                                    *[f'--heights={n}' for n in numbers],
+                                    log=out / f'memfit_{precision}.log')
+          fits.append(bench.last_json_line(output))
+          tables.append(output.strip().rsplit('\n', 1)[0])
+        save(fits)
       else:
         bench.run_module('benchmarks.sweep_batch', f'--out={out}', f'--height={numbers[0]}',
                          '--steps=20', f'--ks={args.sweep_ks}', log=out / 'sweep.log')
