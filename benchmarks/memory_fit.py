@@ -62,9 +62,20 @@ def fit(heights: list[int], precision: str,
   return rows
 
 
+def _heights(text: str) -> list[int]:
+  """Comma-separated heights of at least 32 px (block5 keeps a position)."""
+  try:
+    heights = [int(h) for h in text.split(',')]
+  except ValueError:
+    heights = []
+  if not heights or min(heights) < 32:
+    raise argparse.ArgumentTypeError(f'{text!r} is not comma-separated heights of at least 32 px')
+  return heights
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--heights', default='512,1024,2048')
+  parser.add_argument('--heights', type=_heights, default='512,1024,2048')
   parser.add_argument('--precision', default='highest', choices=objective.PRECISIONS)
   parser.add_argument('--target', type=pathlib.Path,
                       help='an XLA GPU target config to compile for, without the GPU')
@@ -77,7 +88,7 @@ def main() -> None:
   print(f'{device.device_kind}, jax {jax.__version__}, precision {args.precision!r}\n')
   print('| config | remat | px | compiled peak, GiB | estimate, GiB | estimate / compiled |')
   print('| --- | --- | --- | ---: | ---: | ---: |', flush=True)
-  rows = fit([int(h) for h in args.heights.split(',')], args.precision, sharding)
+  rows = fit(args.heights, args.precision, sharding)
   print(json.dumps({'device': device.device_kind, 'jax_version': jax.__version__, 'rows': rows}))
 
 

@@ -71,8 +71,8 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   backward pass as it goes, and max pooling's gradient costs nothing extra
   there, so its peak is the larger of the two. `config.remat` is not counted:
   XLA:CPU merges its recomputation back into the forward pass, and on XLA:GPU
-  it moved the compiled peak of a solver step by -13 % to +12 %
-  (benchmarks/README.md).
+  it moved the compiled peak of a solver step by -13 % to +12 % (README.md,
+  Performance, "On a GPU, compiled without one").
 
   Fitted on XLA:CPU, where the estimate is 0.8-1.4x the compiled peak across
   depths, sizes, poolings and precisions, and on XLA:GPU's compiler for an
