@@ -71,9 +71,11 @@ class Spec:
     return tuple(dict.fromkeys(self.content_layers + self.style_layers))
 
   def prepare(self, variables: Any) -> Any:
-    """VGG19 variables as this spec computes with them: with the Winograd
-    kernels of its layers when it uses Winograd (kept if already there), with
-    every flipped kernel and no Winograd ones when it does not."""
+    """VGG19 variables as this spec computes with them, and only the layers
+    up to its deepest (vgg.up_to): with the Winograd kernels of its layers
+    when it uses Winograd (kept if already there), with the flipped kernels
+    and no Winograd ones when it does not."""
+    variables = vgg.up_to(variables, self.layers)
     if self.winograd:
       return vgg.with_winograd_kernels(variables, self.layers)
     if vgg.WINOGRAD not in variables:

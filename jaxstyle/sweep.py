@@ -33,7 +33,7 @@ import ml_collections
 import numpy as np
 
 from jaxstyle import batch, checkpoint, cli, files, hyper, image, objective, optimize, sheet
-from jaxstyle import validation
+from jaxstyle import validation, vgg
 from jaxstyle import workdir as workdir_lib
 from jaxstyle.errors import InputError
 
@@ -219,7 +219,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
       groups.setdefault(group_key(p.config), []).append(p)
     logging.info('%d points, %d finished before, %d compiled group(s) on %d device(s)',
                  len(points), len(points) - len(pending), len(groups), devices.size)
-    variables = objective.load_variables(config) if pending else None
+    # Every layer: a group's build prepares what its own spec reads.
+    variables = vgg.load_variables(config.get('weights')) if pending else None
     results = {i: r for i, r in done.items() if r is not None}
     for g, members in enumerate(groups.values()):
       for r in _solve_group(members, variables, out, prefix, devices,

@@ -123,6 +123,22 @@ def with_winograd_kernels(variables: dict[str, Any],
   return {**variables, FLIPPED: flipped, WINOGRAD: {**have, **jax.device_put(new)}}
 
 
+def up_to(variables: dict[str, Any], layers: Sequence[str]) -> dict[str, Any]:
+  """`variables` holding only the layers up to the deepest of `layers`, all a
+  call for `layers` reads: the deeper ones' weights would only take memory
+  (up to 160 MB with block 2 the deepest). `variables` itself if nothing is deeper."""
+  keep = LAYER_NAMES[:max((LAYER_NAMES.index(l) for l in layers), default=-1) + 1]
+  missing = [name for name in keep if name not in variables['params']]
+  if missing:
+    raise ValueError(f'the variables hold no {", ".join(missing)}, which layers '
+                     f'{", ".join(layers)} need: they were cut for shallower layers; '
+                     'pass them as vgg.load_variables() gives them')
+  if all(set(layers_of) <= set(keep) for layers_of in variables.values()):
+    return variables
+  return {collection: {name: layer for name, layer in layers_of.items() if name in keep}
+          for collection, layers_of in variables.items()}
+
+
 def _conv(x: jax.Array, kernel: jax.Array, precision: Any) -> jax.Array:
   return jax.lax.conv_general_dilated(x, kernel, (1, 1), 'SAME', precision=precision,
                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))

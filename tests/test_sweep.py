@@ -97,6 +97,16 @@ def test_sweep_writes_points_table_and_sheet_and_resumes(tmp_path):
   assert (out / 'points/000/final.png').stat().st_mtime_ns != before
 
 
+def test_a_group_may_use_layers_deeper_than_the_base_config(tmp_path):
+  config = _config(tmp_path, hyper.values('loss.content_layers',
+                                          (('block1_conv1',), ('block3_conv1',))))
+  config.loss.style_layers = ('block1_conv1',)
+  config.steps = 1
+  sweep.run(config, tmp_path / 'sweep')
+  rows = [json.loads(l) for l in (tmp_path / 'sweep/results.jsonl').read_text().splitlines()]
+  assert [r['status'] for r in rows] == ['ok', 'ok']
+
+
 @pytest.mark.parametrize('args, message', [
     (['--config', 'configs/default.py'], 'config.sweep.axes is missing'),
     (['--config', 'configs/sweeps/ratio.py', '--config.sweep.batch_size=-2'],

@@ -137,6 +137,23 @@ def test_winograd_kernels_cover_the_wide_layers_up_to_the_deepest(random_variabl
   assert vgg.with_winograd_kernels(prepared, ('block3_conv1',)) is prepared
 
 
+def test_up_to_keeps_the_layers_a_call_reads(random_variables):
+  variables = vgg.with_winograd_kernels(vgg.with_flipped_kernels(random_variables),
+                                        ('block3_conv2',))
+  cut = vgg.up_to(variables, ('block2_conv1', 'block3_conv1'))
+  upto = list(vgg.LAYER_NAMES[:vgg.LAYER_NAMES.index('block3_conv1') + 1])
+  assert list(cut['params']) == upto
+  assert list(cut[vgg.FLIPPED]) == upto[:-1] and list(cut[vgg.WINOGRAD]) == upto[-1:]
+  x = jax.random.uniform(jax.random.key(1), (1, 32, 32, 3), minval=-100, maxval=100)
+  layers = ('block2_conv1', 'block3_conv1')
+  for name, a in vgg.VGG19().apply(variables, x, layers=layers).items():
+    np.testing.assert_array_equal(a, vgg.VGG19().apply(cut, x, layers=layers)[name])
+  assert vgg.up_to(cut, ('block1_conv2',))['params'].keys() == {'block1_conv1', 'block1_conv2'}
+  assert vgg.up_to(cut, ('block3_conv1',)) is cut
+  with pytest.raises(ValueError, match='hold no block3_conv2, block3_conv3, which'):
+    vgg.up_to(cut, ('block3_conv3',))
+
+
 def test_winograd_gives_the_features_and_gradients_of_the_direct_convolution(random_variables):
   x = jax.random.normal(jax.random.key(4), (1, 22, 30, 3)) * 50
   layers = ('block3_conv2', 'block4_conv1')
