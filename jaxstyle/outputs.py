@@ -4,6 +4,8 @@ metrics.jsonl is the source of truth (one JSON object per logged step);
 TensorBoard events (tensorboardX, optional) and loss_curve.png (matplotlib,
 optional) are views of it.
 """
+from collections.abc import Iterator
+import contextlib
 import io
 import json
 import math
@@ -127,9 +129,25 @@ class Recorder:
       _loss_curve(self.workdir / 'loss_curve.png', self.records)
 
 
+@contextlib.contextmanager
+def _without_torch() -> Iterator[None]:
+  """Within, `import torch` fails unless torch is imported already.
+  tensorboardX imports torch, when installed, only for type hints (about 1 s
+  of a run's start); its writer takes torch tensors without that import."""
+  hide = 'torch' not in sys.modules
+  if hide:
+    sys.modules['torch'] = None
+  try:
+    yield
+  finally:
+    if hide:
+      del sys.modules['torch']
+
+
 def _tensorboard(workdir: pathlib.Path):
   try:
-    from tensorboardX import SummaryWriter  # optional: the `tb` extra
+    with _without_torch():
+      from tensorboardX import SummaryWriter  # optional: the `tb` extra
   except ImportError:
     logging.info('tensorboardX is not installed: no TensorBoard events '
                  "(pip install -e '.[tb]')")

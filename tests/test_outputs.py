@@ -1,5 +1,10 @@
 """The loop's recorder: metrics lines, checkpoints, and the non-finite guard."""
 import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
 import time
 
 import jax.numpy as jnp
@@ -78,3 +83,39 @@ def test_scales_count_steps_on_and_checkpoint_at_their_ends(tmp_path):
   outputs.Recorder(tmp_path, _config(), 'digest', resumed, steps=5).close()
   records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [(r['scale'], r['step']) for r in records] == [(0, 0), (0, 2)]
+
+
+def test_tensorboard_events_are_written_without_importing_torch(tmp_path):
+  """A stand-in torch module on the path counts its imports: none while the
+  recorder loads tensorboardX and writes events, and a later import still works."""
+  fake = tmp_path / 'fake'
+  fake.mkdir()
+  (fake / 'torch.py').write_text('import os\nIMPORTED = os.environ["MARK"]\n'
+                                 'open(IMPORTED, "a").write("imported\\n")\n')
+  mark, workdir = tmp_path / 'mark', tmp_path / 'run'
+  workdir.mkdir()
+  script = textwrap.dedent(f"""
+      import pathlib, sys
+      import jax.numpy as jnp
+      from configs import default
+      from jaxstyle import outputs
+      from jaxstyle.optimize import Progress
+      config = default.get_config()
+      config.update(dict(steps=2, log_every=1, save_every=0, checkpoint_every=0,
+                         tensorboard=True))
+      recorder = outputs.Recorder(pathlib.Path({str(workdir)!r}), config, 'digest')
+      recorder(Progress(0, jnp.zeros((1, 2, 2, 3)), {{}}), {TERMS!r})
+      recorder.close()
+      assert not pathlib.Path({str(mark)!r}).exists(), 'tensorboardX imported torch'
+      import torch
+      print(torch.IMPORTED)
+      """)
+  root = pathlib.Path(__file__).parent.parent
+  env = {**os.environ, 'MARK': str(mark),
+         'PYTHONPATH': os.pathsep.join([str(fake), str(root)])}
+  result = subprocess.run([sys.executable, '-c', script], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.strip() == str(mark) and mark.read_text() == 'imported\n'
+  events = list((workdir / 'tensorboard').iterdir())
+  assert len(events) == 1 and events[0].stat().st_size > 0
