@@ -95,7 +95,7 @@ def test_tensorboard_events_are_written_without_importing_torch(tmp_path):
   mark, workdir = tmp_path / 'mark', tmp_path / 'run'
   workdir.mkdir()
   script = textwrap.dedent(f"""
-      import pathlib, sys
+      import pathlib
       import jax.numpy as jnp
       from configs import default
       from jaxstyle import outputs
