@@ -1,7 +1,6 @@
 """Tests for jaxstyle.samples: the default content photo and style painting."""
 
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -44,10 +43,8 @@ def test_style_has_requested_size(tmp_path, size):
   assert image.load(path).shape == (size, size, 3)
 
 
-def test_default_style_is_fast_colourful_and_structured():
-  start = time.perf_counter()
+def test_default_style_is_colourful_and_structured():
   rgb = samples.paint().astype(np.float64)
-  assert time.perf_counter() - start < 5.0
   assert rgb.shape == (512, 512, 3)
   assert np.all(rgb.std((0, 1)) > 40)
   r, g, b = np.moveaxis(rgb, -1, 0)
