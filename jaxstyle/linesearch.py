@@ -85,7 +85,8 @@ def next_trial(low: jax.Array, value_low: jax.Array, slope_low: jax.Array,
   `margin` of the bracket from both ends, else the midpoint."""
   left, right = jnp.minimum(low, high), jnp.maximum(low, high)
   width = right - left
-  cubic = cubic_minimizer(low, value_low, slope_low, high, value_high, slope_high)
+  cubic = cubic_minimizer(low, value_low, slope_low, b=high, value_b=value_high,
+                          slope_b=slope_high)
   inside = (cubic >= left + margin * width) & (cubic <= right - margin * width)
   return jnp.where(inside, cubic, (left + right) / 2)
 
@@ -173,7 +174,8 @@ class StrongWolfe(base.IterativeLineSearch):
     failed = ~done & ((state.iter_num + 1 >= self.maxiter) | (now_bracketed & narrow))
     trial = jnp.where(
         now_bracketed,
-        next_trial(low, value_low, slope_low, high, value_high, slope_high),
+        next_trial(low, value_low, slope_low, high=high, value_high=value_high,
+                   slope_high=slope_high),
         jnp.minimum(self.increase_factor * t, self.max_stepsize))
     take = done | (value < state.lowest)
     params, answer_value, grad, aux, stepsize = jax.tree.map(

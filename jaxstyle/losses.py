@@ -1,6 +1,7 @@
 """Loss terms of neural style transfer, as pure jitted functions.
 
-Features are NHWC (batch of 1) or HWC activations. Two normalisations:
+Features are HWC or NHWC activations of one image (N = 1; jax.vmap maps the
+functions over a batch, and a larger N is a ValueError that says so). Two normalisations:
 - 'gatys': the paper (Gatys, Ecker & Bethge 2015): content ½Σ(F−P)²,
   style per layer Σ(G−A)²/(4N²M²), N channels, M positions of that layer.
 - 'keras': the Keras `neural_style_transfer.py` example: content Σ(F−P)²,
@@ -18,10 +19,18 @@ import jax.numpy as jnp
 NORMALIZATIONS = ('gatys', 'keras')
 
 
+def check_one_image(array: jax.Array, what: str = 'features') -> None:
+  """Raises ValueError unless array is HWC or NHWC with N = 1: the losses
+  take one image; jax.vmap maps them over a batch."""
+  if array.ndim not in (3, 4):
+    raise ValueError(f'{what} must be HWC or NHWC; got shape {array.shape}')
+  if array.ndim == 4 and array.shape[0] != 1:
+    raise ValueError(f'{what} hold a batch of {array.shape[0]} images; the losses take one '
+                     '(N = 1): map them over a batch with jax.vmap')
+
+
 def _positions_and_channels(features: jax.Array) -> tuple[int, int]:
-  assert features.ndim in (3, 4), f'expected HWC or NHWC, got {features.shape}'
-  if features.ndim == 4:
-    assert features.shape[0] == 1, f'expected a batch of one, got {features.shape}'
+  check_one_image(features)
   h, w, c = features.shape[-3:]
   return h * w, c
 
@@ -57,7 +66,8 @@ def guided_gram(features: jax.Array, mask: jax.Array) -> jax.Array:
   the mask) divided by the masked area; an all-ones mask gives gram(F)/M.
   """
   m, c = _positions_and_channels(features)
-  assert mask.shape == features.shape[-3:-1], (mask.shape, features.shape)
+  if mask.shape != features.shape[-3:-1]:
+    raise ValueError(f'mask {mask.shape} is not the features\' (H, W) {features.shape[-3:-1]}')
   f = features.reshape(m, c)
   return (mask.reshape(m, 1) * f).T @ f / jnp.sum(mask)
 
@@ -77,7 +87,8 @@ def style_target(features: jax.Array) -> jax.Array:
 def content_loss(features: jax.Array, target: jax.Array,
                  normalization: str = 'gatys') -> jax.Array:
   """½Σ(F−P)² ('gatys') or Σ(F−P)² ('keras'); F, P of equal shape."""
-  assert features.shape == target.shape, (features.shape, target.shape)
+  if features.shape != target.shape:
+    raise ValueError(f'features {features.shape} and target {target.shape} differ in shape')
   scale = 0.5 if normalization == 'gatys' else 1.0
   return scale * jnp.sum(jnp.square(features - target))
 
@@ -85,11 +96,13 @@ def content_loss(features: jax.Array, target: jax.Array,
 def _gram_distance(g: jax.Array, target: jax.Array, m: int, c: int, normalization: str,
                    image_hw: tuple[int, int] | None) -> jax.Array:
   """E_l from the features' Gram g, (C, C), of a layer with M positions."""
-  assert target.shape == (c, c), (target.shape, c)
+  if target.shape != (c, c):
+    raise ValueError(f'style target {target.shape} is not ({c}, {c}): one Gram per position')
   if normalization == 'gatys':
     denom = 4.0 * c**2 * m**2
   else:
-    assert image_hw is not None, "'keras' style loss needs image_hw"
+    if image_hw is None:
+      raise ValueError("'keras' normalization needs image_hw, the output's (H, W)")
     denom = 4.0 * 9 * (image_hw[0] * image_hw[1])**2
   return jnp.sum(jnp.square(g - m * target)) / denom
 
@@ -108,7 +121,7 @@ def style_loss(features: jax.Array, target: jax.Array,
   """
   m, c = _positions_and_channels(features)
   g = gram(features) if mask is None else m * guided_gram(features, mask)
-  return _gram_distance(g, target, m, c, normalization, image_hw)
+  return _gram_distance(g, target, m, c, normalization=normalization, image_hw=image_hw)
 
 
 @functools.partial(jax.jit, static_argnames=('normalization', 'image_hw'))
@@ -125,7 +138,8 @@ def blended_style_loss(features: jax.Array, targets: jax.Array, blend: jax.Array
   shared = gram(features) if masks is None else None
   return sum(blend[s] * _gram_distance(
       shared if masks is None else m * guided_gram(features, masks[s]),
-      targets[s], m, c, normalization, image_hw) for s in range(targets.shape[0]))
+      targets[s], m, c, normalization=normalization, image_hw=image_hw)
+             for s in range(targets.shape[0]))
 
 
 @jax.custom_vjp
@@ -164,6 +178,7 @@ def tv_loss(image: jax.Array, power: float = 1.25) -> jax.Array:
   (jax 0.10.2) miscomputes a reduction fused with those pads at some sizes
   (e.g. 91x121: the gradient's norm came out NaN), which rolls avoid.
   """
+  check_one_image(image, 'image')
   x = image.reshape(image.shape[-3:])
   h, w = x.shape[:2]
   s = jnp.square(x - jnp.roll(x, -1, 0)) + jnp.square(x - jnp.roll(x, -1, 1))

@@ -1,12 +1,15 @@
-"""Optimisers behind one small interface, and a loop that talks to the host
-only at the steps the caller asks for (logging, saving)."""
+"""Optimisers behind one small interface (Solver: pure init and update), a
+loop that talks to the host only at the steps the caller asks for, and
+`solve`, the whole minimisation of an objective in one call."""
 from collections.abc import Callable, Iterable, Sequence
+import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from jaxstyle import objective
 from jaxstyle.errors import InputError
 # jaxopt comes from there, imported with its deprecation warning silenced.
 from jaxstyle.linesearch import StrongWolfe, jaxopt
@@ -21,6 +24,8 @@ LINESEARCHES = ('strong_wolfe', 'zoom', 'backtracking', 'hager-zhang', 'none')
 # fun(x, params) -> (scalar loss, aux): x the image, params a pytree of
 # everything else, aux what the caller reports at x (the loss terms).
 Fun = Callable[[jax.Array, Any], tuple[jax.Array, Any]]
+# report(x, aux, params) -> what the host reads at a stop.
+Report = Callable[[jax.Array, Any, Any], Any]
 
 
 class Solver(NamedTuple):
@@ -68,11 +73,13 @@ def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'strong_wol
   return Solver(init=init, update=update, aux=lambda x, state, params: state.aux)
 
 
-def _optax(fun: Fun, tx: optax.GradientTransformationExtraArgs,
-           needs_value: bool) -> Solver:
+def from_optax(fun: Fun, tx: optax.GradientTransformation) -> Solver:
+  """An optax transformation (adam, a chain of them, optax.lbfgs) as a Solver.
+  Transformations that keep the last value and gradient in their state
+  (optax.lbfgs's line search) reuse them; the others get the gradient alone."""
   def update(x, state, params):
     f = lambda x: fun(x, params)[0]
-    if needs_value:
+    if optax.tree_utils.tree_get(state, 'value') is not None:
       value, grad = optax.value_and_grad_from_state(f)(x, state=state)
       updates, state = tx.update(grad, state, x, value=value, grad=grad, value_fn=f)
     else:
@@ -82,34 +89,46 @@ def _optax(fun: Fun, tx: optax.GradientTransformationExtraArgs,
                 aux=lambda x, state, params: fun(x, params)[1])
 
 
-def optax_lbfgs(fun: Fun, history_size: int = 10, max_linesearch: int = 20) -> Solver:
-  """optax.lbfgs (zoom line search): jaxopt's maintained successor."""
-  tx = optax.lbfgs(memory_size=history_size,
-                   linesearch=optax.scale_by_zoom_linesearch(max_linesearch))
-  return _optax(fun, tx, needs_value=True)
+def optax_lbfgs(history_size: int = 10,
+                max_linesearch: int = 20) -> optax.GradientTransformationExtraArgs:
+  """optax.lbfgs with its zoom line search: jaxopt's maintained successor."""
+  return optax.lbfgs(memory_size=history_size,
+                     linesearch=optax.scale_by_zoom_linesearch(max_linesearch))
 
 
-def adam(fun: Fun, learning_rate: float = 10.0, b1: float = 0.9,
-         b2: float = 0.999, eps: float = 1e-8) -> Solver:
-  """optax.adam; learning rate in pixel units (0..255 images)."""
-  return _optax(fun, optax.adam(learning_rate, b1, b2, eps), needs_value=False)
+def adam(learning_rate: float = 10.0, b1: float = 0.9, b2: float = 0.999,
+         eps: float = 1e-8) -> optax.GradientTransformation:
+  """optax.adam, learning rate in pixel units (0..255 images): chain it with
+  other optax transformations and pass the chain as `method`."""
+  return optax.adam(learning_rate, b1, b2, eps)
 
 
-def make(name: str, fun: Fun, settings: dict[str, Any]) -> Solver:
-  """Solver by config name, with its settings as plain keyword values."""
-  makers = {'lbfgs': jaxopt_lbfgs, 'optax_lbfgs': optax_lbfgs, 'adam': adam}
-  if name not in makers:
-    raise InputError(f'optimizer must be one of {OPTIMIZERS}, got {name!r}')
-  return makers[name](fun, **settings)
+_OPTAX = {'optax_lbfgs': optax_lbfgs, 'adam': adam}
 
 
-def vmap(solver: Solver, params_axes: Any) -> Solver:
-  """The solver over a leading batch axis of x: each member keeps its own
-  state (L-BFGS history, line search). params_axes: vmap in_axes of params,
-  0 for a batched leaf, None for a shared one."""
-  return Solver(init=jax.vmap(solver.init, in_axes=(0, params_axes)),
-                update=jax.vmap(solver.update, in_axes=(0, 0, params_axes)),
-                aux=jax.vmap(solver.aux, in_axes=(0, 0, params_axes)))
+@functools.cache
+def _make(method: str | optax.GradientTransformation, fun: Fun,
+          settings: tuple[tuple[str, Any], ...]) -> Solver:
+  if not isinstance(method, str):
+    return from_optax(fun, method)
+  if method == 'lbfgs':
+    return jaxopt_lbfgs(fun, **dict(settings))
+  if method in _OPTAX:
+    return from_optax(fun, _OPTAX[method](**dict(settings)))
+  raise InputError(f'optimizer must be one of {", ".join(OPTIMIZERS)} or an optax '
+                   f'GradientTransformation; got {method!r}')
+
+
+def make(method: str | optax.GradientTransformation = 'lbfgs', fun: Fun | None = None,
+         **settings: Any) -> Solver:
+  """The solver `method` ('lbfgs', 'optax_lbfgs', 'adam' with their keyword
+  settings, or any optax GradientTransformation) of fun (default
+  objective.loss_and_terms). Cached: the same arguments give the same Solver,
+  whose programs `minimize` compiles once."""
+  try:
+    return _make(method, fun or objective.loss_and_terms, tuple(sorted(settings.items())))
+  except TypeError as e:
+    raise InputError(f'optimizer {method!r}: {e}') from None
 
 
 def stops(steps: int, periods: Iterable[int]) -> list[int]:
@@ -128,25 +147,35 @@ class Progress(NamedTuple):
   state: Any
 
 
-def minimize(solver: Solver, report: Callable[[jax.Array, Any, Any], Any],
-             x0: jax.Array, params: Any, at: Sequence[int],
-             callback: Callable[[Progress, Any], None],
-             start: Progress | None = None,
+@functools.cache
+def _programs(solver: Solver, report: Report) -> tuple[Callable, Callable, Callable]:
+  """The solver's jitted init, update (donating x and state) and report: one
+  set per solver and report, so a later solve of the same shapes compiles nothing."""
+  return (jax.jit(solver.init), jax.jit(solver.update, donate_argnums=(0, 1)),
+          jax.jit(lambda x, state, params: report(x, solver.aux(x, state, params), params)))
+
+
+def _aux(x: jax.Array, aux: Any, params: Any) -> Any:
+  return aux
+
+
+def minimize(solver: Solver, report: Report, x0: jax.Array, params: Any, at: Sequence[int],
+             callback: Callable[[Progress, Any], None], start: Progress | None = None,
              interrupted: Callable[[], bool] = lambda: False) -> Progress:
   """Runs `solver` from x0 (or from `start`) to step at[-1].
 
   At each step in `at` (increasing, from 0) calls callback(progress,
   report(x, aux, params)), aux being fun's aux at x (Solver.aux); steps up to
-  `start.step` are skipped. Steps are
-  dispatched asynchronously and nothing is read back in between, so the host
-  waits on the device only where the callback reads. If `interrupted()` turns
-  true, returns the progress so far, consistent and ready to checkpoint.
+  `start.step` are skipped. Steps are dispatched asynchronously and nothing is
+  read back in between, so the host waits on the device only where the
+  callback reads. If `interrupted()` turns true, returns the progress so far,
+  consistent and ready to checkpoint. `report` must be a module-level
+  function (or another long-lived one): the programs are cached per report.
   """
-  update = jax.jit(solver.update, donate_argnums=(0, 1))
-  values = jax.jit(lambda x, state, params: report(x, solver.aux(x, state, params), params))
+  init, update, values = _programs(solver, report)
   if start is None:
     x = jnp.array(x0, copy=True)  # the caller keeps x0: the steps donate x
-    start = Progress(0, x, jax.jit(solver.init)(x, params))
+    start = Progress(0, x, init(x, params))
   else:
     at = [s for s in at if s > start.step]
   step, x, state = start
@@ -162,6 +191,33 @@ def minimize(solver: Solver, report: Callable[[jax.Array, Any, Any], Any],
       step += 1
     callback(Progress(step, x, state), values(x, state, params))
   return Progress(step, x, state)
+
+
+def solve(x0: jax.Array, obj: Any, *, method: str | optax.GradientTransformation = 'lbfgs',
+          steps: int = 100, log_every: int = 10,
+          callback: Callable[[int, jax.Array, dict[str, float]], None] | None = None,
+          **settings: Any) -> tuple[jax.Array, list[dict[str, float]]]:
+  """Minimises objective.loss from x0 ((1, H, W, 3), network input) over `steps` steps.
+
+  method: 'lbfgs' (jaxopt, with `settings` history_size, linesearch,
+  max_linesearch), 'optax_lbfgs' (history_size, max_linesearch), 'adam'
+  (learning_rate, b1, b2, eps) or an optax GradientTransformation.
+  Returns the image and the history: {'step', and every term of
+  objective.terms as a float} at step 0, every `log_every` steps and the
+  last, each also passed to callback(step, x, terms). A second solve of
+  another objective with the same shapes and settings compiles nothing.
+  """
+  solver = make(method, **settings)
+
+  def record(progress: Progress, values: Any) -> None:
+    values = {k: float(v) for k, v in jax.device_get(values).items()}
+    history.append({'step': progress.step, **values})
+    if callback is not None:
+      callback(progress.step, progress.x, values)
+
+  history: list[dict[str, float]] = []
+  x = minimize(solver, _aux, x0, obj, at=stops(steps, (log_every,)), callback=record).x
+  return x, history
 
 
 def state_shape(solver: Solver, x0: jax.Array, params: Any) -> Any:

@@ -160,9 +160,9 @@ def paint(size: int = 512, seed: int = 0) -> np.ndarray:
       (2600, (6, 10), 8, 0.35, 0.0),
       (1800, (3, 5), 6, 0.15, 0.12),
   ):
-    _strokes(draw, flow, tone, rng, round(count * scale**2),
-             (max(1, round(w0 * scale)), max(1, round(w1 * scale))),
-             steps, 3.0 * scale, outline, lift)
+    _strokes(draw, flow, tone, rng, count=round(count * scale**2),
+             width=(max(1, round(w0 * scale)), max(1, round(w1 * scale))),
+             steps=steps, step=3.0 * scale, outline=outline, lift=lift)
   canvas = canvas.filter(ImageFilter.UnsharpMask(radius=2, percent=60))
   grain = rng.normal(1.0, 0.035, (size, size, 1)).astype(np.float32)
   out = np.asarray(canvas, np.float32) * grain

@@ -29,8 +29,8 @@ FLIPPED = 'flipped'
 # which the Winograd convolutions read, forward and input gradient.
 WINOGRAD = 'winograd'
 # Winograd is used on layers with at least this many output channels (blocks 3
-# to 5): on XLA:CPU they take 0.4-0.8 of lax.conv's time; blocks 1 and 2 are
-# slower by Winograd from 256 px up.
+# to 5), where XLA:CPU runs it faster than lax.conv; blocks 1 and 2 it slows
+# (docs/performance.md).
 WINOGRAD_MIN_FEATURES = 256
 
 
@@ -77,7 +77,7 @@ def pool2x2(x: jax.Array, kind: str) -> jax.Array:
   """2x2 stride-2 max or average pooling of NHWC x; an odd last row or column is dropped.
 
   A reshape and a reduction rather than reduce_window, whose max gradient
-  (select-and-scatter) made a whole evaluation about 6 % slower on XLA:CPU.
+  (select-and-scatter) is slower on XLA:CPU (docs/performance.md).
   Of tied maxima the first, row by row, takes the gradient.
   """
   check_pooling(kind)
@@ -97,7 +97,7 @@ def with_flipped_kernels(variables: dict[str, Any]) -> dict[str, Any]:
   """`variables` plus the FLIPPED collection: every kernel flipped once here.
 
   Without it, every backward pass reverses and transposes all the kernels
-  again (about 6 % of an evaluation at 192x256 px on XLA:CPU); VGG19 applies
+  again (docs/performance.md has the cost); VGG19 applies
   with or without it, and its gradients are the same.
   """
   flipped = {name: {'kernel': flip(layer['kernel'])}
@@ -126,7 +126,7 @@ def with_winograd_kernels(variables: dict[str, Any],
 def up_to(variables: dict[str, Any], layers: Sequence[str]) -> dict[str, Any]:
   """`variables` holding only the layers up to the deepest of `layers`, all a
   call for `layers` reads: the deeper ones' weights would only take memory
-  (up to 160 MB with block 2 the deepest). `variables` itself if nothing is deeper."""
+  (most of the weights when only blocks 1 and 2 are used). `variables` itself if nothing is deeper."""
   keep = LAYER_NAMES[:max((LAYER_NAMES.index(l) for l in layers), default=-1) + 1]
   missing = [name for name in keep if name not in variables['params']]
   if missing:
@@ -222,10 +222,10 @@ def check_layers(layers: Sequence[str]) -> None:
 class VGG19(nn.Module):
   """The 16 convolutions of VGG19; 2x2 stride-2 max or average pooling between blocks.
 
-  The paper replaces max by average pooling ("slightly more appealing results");
-  Keras and most ports keep max.
+  Average pooling by default, as the paper ("slightly more appealing results")
+  and `objective.make`; Keras and most ports use max.
   """
-  pooling: str = 'max'
+  pooling: str = 'avg'
   precision: Any = None  # of the convolutions: a jax.lax.Precision or its name
   dtype: Any = jnp.float32  # computation dtype, e.g. jnp.bfloat16; outputs float32
 

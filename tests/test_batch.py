@@ -1,5 +1,5 @@
 """Batched solves: each member reaches what it reaches alone, on 1 or 4 devices."""
-import functools
+import dataclasses
 
 import jax
 import four_devices
@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from configs import default
-from jaxstyle import batch, objective, optimize
+from jaxstyle import image, objective, optimize, start
+from jaxstyle.app import batch
+from jaxstyle.app import config as config_lib
 from jaxstyle.errors import ResourceError
 
 SETTINGS = [(1e3, 0.0, 0), (1e4, 10.0, 1), (1e5, 0.0, 2)]  # style weight, TV weight, seed
@@ -20,15 +22,19 @@ def _problem():
   config.loss.style_layers = ('block1_conv1', 'block2_conv1')
   rng = np.random.default_rng(0)
   content, style = (rng.uniform(0, 255, (24, 32, 3)).astype(np.float32) for _ in range(2))
-  obj = objective.build(config, content, style)
-  solver = optimize.make('lbfgs', functools.partial(objective.loss_and_terms, spec=obj.spec),
-                         dict(config.optim.lbfgs))
+  obj = config_lib.make_objective(config, content, style)
+  solver = optimize.make('lbfgs', **config.optim.lbfgs)
   weights, starts = [], []
   for style_weight, tv_weight, seed in SETTINGS:
     config.loss.style_weight, config.loss.tv_weight = style_weight, tv_weight
-    weights.append(objective.weights_from(config))
-    starts.append(obj.initial('uniform', seed))
+    weights.append(config_lib.weights(config))
+    starts.append(start.initial('uniform', image.preprocess(content), image.preprocess(style),
+                                seed))
   return obj, solver, weights, starts
+
+
+def _nothing(x, aux, obj):
+  return 0.0
 
 
 def solve_batch(path: str | None = None) -> np.ndarray:
@@ -44,8 +50,8 @@ def test_members_equal_their_solo_solves():
   together = batch.solve(obj, weights, starts, solver, [0, 2, 4])
   assert together.shape == (3, 1, 24, 32, 3)
   for i in range(3):
-    alone = optimize.minimize(solver, lambda x, aux, p: 0.0, starts[i],
-                              obj.params._replace(weights=weights[i]), [0, 4],
+    alone = optimize.minimize(solver, _nothing, starts[i],
+                              dataclasses.replace(obj, weights=weights[i]), [0, 4],
                               lambda *_: None)
     np.testing.assert_allclose(together[i], alone.x, atol=1e-2, rtol=0)
   assert np.abs(together[0] - together[2]).max() > 1.0  # the members differ
@@ -54,14 +60,14 @@ def test_members_equal_their_solo_solves():
 def test_members_with_their_own_contents_equal_their_solo_solves():
   obj, solver, weights, starts = _problem()
   rng = np.random.default_rng(1)
-  others = [obj.with_content(rng.uniform(0, 255, (24, 32, 3)).astype(np.float32))
+  others = [objective.with_content(obj, rng.uniform(0, 255, (24, 32, 3)).astype(np.float32))
             for _ in range(2)]
   members = [obj, *others]
   together = batch.solve(obj, [weights[1]] * 3, starts, solver, [0, 4],
-                         contents=[o.params.content for o in members])
+                         contents=[o.content for o in members])
   for i, member in enumerate(members):
-    alone = optimize.minimize(solver, lambda x, aux, p: 0.0, starts[i],
-                              member.params._replace(weights=weights[1]), [0, 4],
+    alone = optimize.minimize(solver, _nothing, starts[i],
+                              dataclasses.replace(member, weights=weights[1]), [0, 4],
                               lambda *_: None)
     np.testing.assert_allclose(together[i], alone.x, atol=1e-2, rtol=0)
   assert np.abs(together[1] - together[2]).max() > 1.0  # the contents differ

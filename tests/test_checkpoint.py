@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from configs import default
-from jaxstyle import checkpoint, optimize
+from jaxstyle import optimize
+from jaxstyle.app import checkpoint
 from jaxstyle.errors import InputError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ def _quadratic(x, p):
 
 
 def _progress(steps):
-  solver = optimize.make('lbfgs', _quadratic, {})
+  solver = optimize.make('lbfgs', _quadratic)
   x0, p = jnp.zeros(4), jnp.arange(4.0)
   state = solver.init(x0, p)
   for _ in range(steps):

@@ -8,7 +8,8 @@ from PIL import Image
 import pytest
 
 from configs import default
-from jaxstyle import cli, color, image
+from jaxstyle import color, image
+from jaxstyle.app import inputs
 
 
 def _rgb(seed, h=32, w=32, low=0.0, high=255.0):
@@ -90,10 +91,10 @@ def test_load_inputs_matches_style_colors_only_when_asked(tmp_path):
   config.height = 32
   config.content = _png(tmp_path / 'c.png', _correlated(7, 32, 40, (150, 120, 100), np.eye(3) * 15))
   config.style = _png(tmp_path / 's.png', _correlated(8, 32, 32, (80, 140, 110), np.eye(3) * 20))
-  content, style = cli.load_inputs(config, tmp_path)
+  content, style = inputs.load_inputs(config, tmp_path)
   np.testing.assert_array_equal(style, image.load(config.style, height=32))
   config.color_transfer = True
-  content2, matched = cli.load_inputs(config, tmp_path)
+  content2, matched = inputs.load_inputs(config, tmp_path)
   np.testing.assert_array_equal(content2, content)
   np.testing.assert_allclose(matched, color.match_colors(style, content))
   np.testing.assert_allclose(_stats(matched)[0], _stats(content)[0], atol=1.0)
@@ -105,12 +106,12 @@ def test_load_inputs_scales_and_matches_every_style(tmp_path):
   config.content = _png(tmp_path / 'c.png', _correlated(7, 32, 40, (150, 120, 100), np.eye(3) * 15))
   config.style = _png(tmp_path / 's.png', _correlated(8, 48, 64, (80, 140, 110), np.eye(3) * 20))
   config.style_scale = 0.5
-  _, style = cli.load_inputs(config, tmp_path)
+  _, style = inputs.load_inputs(config, tmp_path)
   assert style.shape == (16, 21, 3)
   config.style, config.styles = None, (config.style, config.content)
   config.style_scale = (0.5, 2.0)
   config.color_transfer = True
-  content, styles = cli.load_inputs(config, tmp_path)
+  content, styles = inputs.load_inputs(config, tmp_path)
   assert [s.shape for s in styles] == [(16, 21, 3), (64, 80, 3)]
   for path, matched in zip(config.styles, styles):
     plain = image.load(path, height=matched.shape[0])
@@ -121,11 +122,11 @@ def test_output_rgb_applies_original_colors_when_asked():
   config = default.get_config()
   content, stylised = _rgb(9, 16, 24, 96, 160), _rgb(10, 16, 24, 96, 160)
   x = image.preprocess(stylised)
-  plain = cli.output_rgb(config, x, content)
+  plain = inputs.output_rgb(config, x, content)
   assert plain.dtype == np.float32 and plain.shape == (16, 24, 3)
   np.testing.assert_allclose(plain, stylised, atol=1e-3)  # unrounded
   config.original_colors = True
-  kept = cli.output_rgb(config, jnp.asarray(x), content)
+  kept = inputs.output_rgb(config, jnp.asarray(x), content)
   np.testing.assert_allclose(kept, color.transfer_luminance(plain, content))
   np.testing.assert_allclose(color.rgb_to_ycbcr(kept)[..., 1:],
                              color.rgb_to_ycbcr(content)[..., 1:], atol=1e-3)

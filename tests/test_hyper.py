@@ -4,7 +4,7 @@ import json
 import pytest
 
 from configs import default
-from jaxstyle import hyper
+from jaxstyle.app import hyper
 from jaxstyle.errors import InputError
 
 

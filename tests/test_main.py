@@ -11,10 +11,13 @@ from PIL import Image
 import pytest
 
 from configs import default
-from jaxstyle import image, main, objective, outputs
+from jaxstyle import image, objective
+from jaxstyle.app import run
 import test_image
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The default config's per-layer style terms, logged besides objective.TERMS.
+STYLE_TERMS = tuple(f'style/{l}' for l in default.get_config().loss.style_layers)
 
 
 def cli(*args, cwd=ROOT):
@@ -63,7 +66,8 @@ def test_end_to_end_tiny_run(images, tmp_path):
   lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
   assert [l['step'] for l in lines] == [0, 2, 4]
   for line in lines:
-    assert {'step', 'loss', 'content_loss', 'style_loss', 'tv_loss', 'wall_s'} <= set(line)
+    assert {'step', 'loss', 'content_loss', 'style_loss', 'tv_loss', *STYLE_TERMS,
+            'wall_s'} <= set(line)
   assert lines[-1]['loss'] < lines[0]['loss']
   assert any((tmp_path / '.jax_cache').iterdir()), 'persistent compilation cache is empty'
 
@@ -75,13 +79,13 @@ def test_grad_norms_off_logs_the_same_terms_without_them(images, tmp_path):
     config.update(dict(content=images['content'], style=images['style'], height=32, steps=3,
                        log_every=1, tensorboard=False, compilation_cache=False,
                        grad_norms=grad_norms))
-    main.run(config, tmp_path / str(grad_norms))
+    run.run(config, tmp_path / str(grad_norms))
     metrics = (tmp_path / str(grad_norms) / 'metrics.jsonl').read_text().splitlines()
     lines[grad_norms] = [json.loads(l) for l in metrics]
   assert [set(objective.GRAD_NORMS) <= set(l) for l in lines[True]] == [True] * 4
   assert [set(objective.GRAD_NORMS) & set(l) for l in lines[False]] == [set()] * 4
   for on, off in zip(lines[True], lines[False]):
-    for term in outputs.TERMS:
+    for term in objective.TERMS + STYLE_TERMS:
       assert off[term] == pytest.approx(on[term], rel=1e-5)
 
 
@@ -89,7 +93,7 @@ def test_remat_on_a_cpu_is_run_with_a_warning(images, tmp_path, caplog):
   config = default.get_config()
   config.update(dict(content=images['content'], style=images['style'], height=32, steps=1,
                      remat=True, tensorboard=False, compilation_cache=False))
-  assert main.run(config, tmp_path / 'run').exists()
+  assert run.run(config, tmp_path / 'run').exists()
   warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
   assert any(m.startswith('config.remat: XLA:CPU') for m in warnings), warnings
 

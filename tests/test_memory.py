@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from configs import default, keras_example
-from jaxstyle import image, memory, objective, vgg
+from jaxstyle import image, objective, vgg
+from jaxstyle.app import config as config_lib
+from jaxstyle.app import memory
 from jaxstyle.errors import ResourceError
 
 LAYERS = ('block4_conv2',) + default.STYLE_LAYERS
@@ -81,11 +83,12 @@ def _measured(config, height, width, variables):
   rng = np.random.default_rng(0)
   content = rng.uniform(0, 255, (height, width, 3)).astype(np.float32)
   styles = [rng.uniform(0, 255, (32, 32, 3)).astype(np.float32)
-            for _ in range(objective.num_styles(config))]
-  obj = objective.build(config, content, styles if config.styles else styles[0], variables)
-  f = jax.jit(jax.value_and_grad(objective.scalar), static_argnames='spec')
-  stats = f.lower(obj.content, obj.params, spec=obj.spec).compile().memory_analysis()
-  arguments = sum(leaf.nbytes for leaf in jax.tree.leaves((obj.content, obj.params)))
+            for _ in range(config_lib.num_styles(config))]
+  obj = config_lib.make_objective(config, content, styles if config.styles else styles[0],
+                                  variables)
+  x = image.preprocess(content)
+  stats = objective.value_and_grad.lower(x, obj).compile().memory_analysis()
+  arguments = sum(leaf.nbytes for leaf in jax.tree.leaves((x, obj)))
   return stats.temp_size_in_bytes + arguments + stats.output_size_in_bytes
 
 
@@ -96,7 +99,7 @@ def _measured(config, height, width, variables):
 def test_estimate_matches_the_compiled_peak(variables, preset, height, width, precision):
   config = preset.get_config()
   config.precision = precision
-  spec = objective.spec_from(config)
+  spec = config_lib.spec(config)
   estimated = memory.estimate(spec.layers, height, width, history_size=0,
                               pooling=spec.pooling, content_layers=spec.content_layers,
                               winograd=spec.winograd, precision=precision)
@@ -114,7 +117,7 @@ def test_estimate_counts_masked_styles(variables, tmp_path):
     image.save(tmp_path / f'{i}.png', mask)
     masks.append(str(tmp_path / f'{i}.png'))
   config.style_masks = tuple(masks)
-  spec = objective.spec_from(config)
+  spec = config_lib.spec(config)
   estimate = lambda n: memory.estimate(spec.layers, 128, 128, history_size=0, pooling=spec.pooling,
                                        content_layers=spec.content_layers, masked_styles=n,
                                        winograd=spec.winograd)
@@ -134,9 +137,8 @@ def test_estimate_counts_the_weights_and_targets_the_objective_holds(variables, 
     config.loss.style_layers, config.loss.content_layers = layers, layers[-1:]
   rng = np.random.default_rng(0)
   content, style = rng.uniform(0, 255, (2, 64, 48, 3)).astype(np.float32)
-  obj = objective.build(config, content, style, vgg.with_flipped_kernels(variables))
-  held = sum(leaf.nbytes for leaf in jax.tree.leaves(
-      (obj.params.variables, obj.params.content, obj.params.style)))
+  obj = config_lib.make_objective(config, content, style, vgg.with_flipped_kernels(variables))
+  held = sum(leaf.nbytes for leaf in jax.tree.leaves((obj.variables, obj.content, obj.style)))
   spec = obj.spec
   estimate = lambda batch: memory.estimate(
       spec.layers, 64, 48, batch, pooling=spec.pooling, content_layers=spec.content_layers,
@@ -186,7 +188,7 @@ def _gpu_config(name):
 @pytest.mark.parametrize('name, precision, remat, height', sorted(GPU_PEAKS))
 def test_gpu_estimate_matches_xla_gpu_compiled_peaks(name, precision, remat, height):
   config = _gpu_config(name)
-  spec = objective.spec_from(config)
+  spec = config_lib.spec(config)
   estimated = memory.estimate(spec.layers, height, round(4 / 3 * height), 1,
                               config.optim.lbfgs.history_size, spec.pooling,
                               spec.content_layers, platform='gpu', precision=precision)
@@ -201,7 +203,7 @@ class _Gpu:
 def test_preflight_counts_for_the_device_it_runs_on(monkeypatch):
   """At equal free memory a GPU holds a size that a CPU is refused: XLA:GPU's
   compiled peak is about a third of XLA:CPU's at 2048 px (GPU_PEAKS)."""
-  spec = objective.spec_from(keras_example.get_config())
+  spec = config_lib.spec(keras_example.get_config())
   size = dict(layers=spec.layers, height=2048, width=2731, pooling=spec.pooling,
               content_layers=spec.content_layers)
   on_gpu = memory.estimate(**size, platform='gpu')

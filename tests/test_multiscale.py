@@ -11,14 +11,16 @@ from PIL import Image
 import pytest
 
 from configs import default
-from jaxstyle import checkpoint, image, main, multiscale, objective
+from jaxstyle import image, objective
+from jaxstyle.app import checkpoint, multiscale, run
+from jaxstyle.app import config as config_lib
 from jaxstyle.errors import InputError
 
 
 def test_heights_end_at_the_height_a_factor_apart():
   assert multiscale.heights(256, 3, math.sqrt(2), 16) == [128, 181, 256]
   assert multiscale.heights(100, 2, 2.0, 16) == [50, 100]
-  assert multiscale.heights(8, 1, 2.0, 16) == [8]  # one scale: objective.build checks it
+  assert multiscale.heights(8, 1, 2.0, 16) == [8]  # one scale: objective.make checks it
 
 
 def test_too_small_first_scale_names_the_field():
@@ -72,7 +74,7 @@ def _final_x(workdir):
 
 def test_each_scale_starts_from_the_last_result_upsampled(tmp_path):
   config = _config(tmp_path)
-  final = main.run(config, tmp_path / 'two')
+  final = run.run(config, tmp_path / 'two')
   assert Image.open(final).size == (40, 24)
   lines = _metrics(tmp_path / 'two')
   assert [(l['scale'], l['step']) for l in lines] == [
@@ -80,11 +82,11 @@ def test_each_scale_starts_from_the_last_result_upsampled(tmp_path):
   # Scale 0 alone: the same solve, 2 steps at 12 px.
   coarse = config.copy_and_resolve_references()
   coarse.update(dict(scales=1, height=12, steps=2))
-  main.run(coarse, tmp_path / 'coarse')
+  run.run(coarse, tmp_path / 'coarse')
   content = image.load(config.content, height=24)
-  fine = objective.build(config, content, image.load(config.style, height=24))
+  fine = config_lib.make_objective(config, content, image.load(config.style, height=24))
   start = multiscale.resize(jnp.asarray(_final_x(tmp_path / 'coarse')), 24, 40)
-  np.testing.assert_allclose(lines[3]['loss'], float(fine.loss(start)), rtol=1e-5)
+  np.testing.assert_allclose(lines[3]['loss'], float(objective.loss(start, fine)), rtol=1e-5)
 
 
 def test_resumes_from_a_checkpoint_of_either_scale(tmp_path, monkeypatch):
@@ -99,7 +101,7 @@ def test_resumes_from_a_checkpoint_of_either_scale(tmp_path, monkeypatch):
   monkeypatch.setattr(checkpoint, 'save', keep)
   config = _config(tmp_path)
   whole = tmp_path / 'whole'
-  main.run(config, whole)
+  run.run(config, whole)
   monkeypatch.undo()
   assert sorted(saved) == [(0, 1), (0, 2), (1, 3), (1, 4), (1, 5)]
   for at in ((0, 2), (1, 3)):  # the end of scale 0; one step into scale 1
@@ -107,7 +109,7 @@ def test_resumes_from_a_checkpoint_of_either_scale(tmp_path, monkeypatch):
     workdir.mkdir()
     shutil.copy(saved[at], workdir / checkpoint.FILENAME)
     shutil.copy(whole / 'metrics.jsonl', workdir / 'metrics.jsonl')
-    main.run(config, workdir)
+    run.run(config, workdir)
     assert (workdir / 'final.png').read_bytes() == (whole / 'final.png').read_bytes()
     np.testing.assert_array_equal(_final_x(workdir), _final_x(whole))
     assert ([(l['scale'], l['step']) for l in _metrics(workdir)]

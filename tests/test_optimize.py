@@ -1,4 +1,5 @@
-"""Solvers reach a known minimum; the loop returns to the host only where asked."""
+"""Solvers reach a known minimum; the loop returns to the host only where
+asked; `solve` reuses its compiled programs across objectives."""
 import subprocess
 import sys
 
@@ -7,7 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxstyle import optimize
+import optax
+
+from jaxstyle import image, objective, optimize, vgg
 from jaxstyle.errors import InputError
 
 SCALE = jnp.arange(1.0, 5.0)
@@ -35,7 +38,7 @@ def test_stops_are_zero_every_period_and_the_end():
     ('optax_lbfgs', {}, 20), ('adam', {'learning_rate': 0.5}, 300)])
 def test_solvers_reach_the_minimum(name, settings, steps):
   target = jnp.array([1.0, -2.0, 3.0, 4.0])
-  solver = optimize.make(name, quadratic, settings)
+  solver = optimize.make(name, quadratic, **settings)
   seen = []
   x = optimize.minimize(
       solver, report, jnp.zeros(4), target,
@@ -47,7 +50,7 @@ def test_solvers_reach_the_minimum(name, settings, steps):
 def test_callback_gets_the_loss_at_each_stop():
   target = jnp.ones(4)
   losses = {}
-  optimize.minimize(optimize.make('adam', quadratic, {'learning_rate': 0.1}),
+  optimize.minimize(optimize.make('adam', quadratic, learning_rate=0.1),
                     report, jnp.zeros(4), target,
                     [0, 1, 5], lambda p, terms: losses.update({p.step: float(terms['loss'])}))
   assert losses[0] == pytest.approx(float(quadratic(jnp.zeros(4), target)[0]))
@@ -56,7 +59,7 @@ def test_callback_gets_the_loss_at_each_stop():
 
 def test_resumes_from_progress_and_stops_when_interrupted():
   target = jnp.ones(4)
-  solver = optimize.make('lbfgs', quadratic, {})
+  solver = optimize.make('lbfgs', quadratic)
   seen = []
   whole = optimize.minimize(solver, report, jnp.zeros(4), target, [0, 3, 6],
                             lambda p, t: seen.append(p.step))
@@ -80,7 +83,7 @@ def test_resumes_from_progress_and_stops_when_interrupted():
     ('optax_lbfgs', {}), ('adam', {'learning_rate': 0.5})])
 def test_aux_is_funs_aux_at_the_current_x(name, settings):
   target = jnp.array([1.0, -2.0, 3.0, 4.0])
-  solver = optimize.make(name, quadratic, settings)
+  solver = optimize.make(name, quadratic, **settings)
   x = jnp.array([5.0, 0.0, 0.0, -1.0])
   state = solver.init(x, target)
   for _ in range(4):
@@ -100,7 +103,7 @@ def test_jaxopt_lbfgs_evaluates_fun_once_per_trial_point(linesearch):
     jax.debug.callback(lambda: calls.append(1))
     return quadratic(x, target)
 
-  solver = optimize.make('lbfgs', counted, {'linesearch': linesearch})
+  solver = optimize.make('lbfgs', counted, linesearch=linesearch)
   target = jnp.array([1.0, -2.0, 3.0, 4.0])
   update = jax.jit(solver.update)
   x = jnp.array([5.0, 0.0, 0.0, -1.0])
@@ -114,7 +117,7 @@ def test_jaxopt_lbfgs_evaluates_fun_once_per_trial_point(linesearch):
 
 def test_unknown_optimizer_is_an_input_error():
   with pytest.raises(InputError, match='optimizer must be one of'):
-    optimize.make('sgd', quadratic, {})
+    optimize.make('sgd', quadratic)
 
 
 def test_importing_does_not_print_jaxopt_deprecation():
@@ -123,3 +126,57 @@ def test_importing_does_not_print_jaxopt_deprecation():
       capture_output=True, text=True)
   assert result.returncode == 0, result.stderr
   assert 'JAXopt' not in result.stderr
+
+
+def test_an_optax_transformation_is_a_method():
+  target = jnp.array([1.0, -2.0, 3.0, 4.0])
+  tx = optax.chain(optax.clip_by_global_norm(10.0), optimize.adam(learning_rate=0.5))
+  solver = optimize.make(tx, quadratic)
+  x = optimize.minimize(solver, report, jnp.zeros(4), target, [0, 300], lambda p, t: None)
+  np.testing.assert_allclose(x.x, target, atol=1e-3)
+
+
+def test_make_is_cached_and_rejects_unknown_settings():
+  assert optimize.make('lbfgs', quadratic, history_size=5) is optimize.make(
+      'lbfgs', quadratic, history_size=5)
+  with pytest.raises(InputError, match="optimizer 'adam'"):
+    optimize.make('adam', quadratic, lr=1.0)
+
+
+@pytest.fixture(scope='module')
+def tiny():
+  """Two objectives of one structure and size, on random VGG weights, and a start."""
+  variables = vgg.VGG19().init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
+  rng = np.random.default_rng(0)
+  content, style = (rng.uniform(0, 255, (16, 24, 3)).astype(np.float32) for _ in range(2))
+  layers = dict(content_layers=('block2_conv1',), style_layers=('block1_conv1',))
+  objs = [objective.make(content, style, variables=variables, style_weight=w, **layers)
+          for w in (1.0, 10.0)]
+  return objs, image.preprocess(content)
+
+
+def _compiles(job):
+  count = []
+  listener = lambda event, duration, **kwargs: count.append(
+      event == '/jax/core/compile/backend_compile_duration')
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    job()
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+  return sum(count)
+
+
+@pytest.mark.parametrize('method, settings', [('lbfgs', {}), ('adam', {'learning_rate': 1.0})])
+def test_solve_lowers_the_loss_and_a_second_solve_compiles_nothing(tiny, method, settings):
+  (first, second), x0 = tiny
+  x, history = optimize.solve(x0, first, method=method, steps=4, log_every=2, **settings)
+  assert [h['step'] for h in history] == [0, 2, 4]
+  assert history[-1]['loss'] < history[0]['loss']
+  assert set(objective.TERMS) <= set(history[0])
+  assert x.shape == x0.shape
+  seen = []
+  assert _compiles(lambda: optimize.solve(
+      x0, second, method=method, steps=4, log_every=2, **settings,
+      callback=lambda step, x, terms: seen.append((step, terms['loss'])))) == 0
+  assert [s for s, _ in seen] == [0, 2, 4]

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from configs import default
-from jaxstyle import checkpoint, outputs
+from jaxstyle import objective
+from jaxstyle.app import checkpoint, outputs
 from jaxstyle.errors import NumericalError
 from jaxstyle.optimize import Progress
 
@@ -47,13 +48,13 @@ def test_non_finite_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in records] == [0, 1, 2]
   assert records[0]['grad_norm_style'] == 4.0 and set(records[0]) == {
-      'step', 'scale', *outputs.SCALARS, 'wall_s', 'time'}
+      'step', 'scale', *objective.TERMS, *objective.GRAD_NORMS, 'wall_s', 'time'}
   times = [r['time'] for r in records]
   assert began <= times[0] <= times[1] <= times[2] <= time.time()
 
 
 def test_resumed_recorder_drops_metrics_after_the_checkpoint(tmp_path):
-  lines = [json.dumps({'step': s, 'scale': 0, **{k: 1.0 for k in outputs.TERMS}, 'wall_s': s})
+  lines = [json.dumps({'step': s, 'scale': 0, **{k: 1.0 for k in objective.TERMS}, 'wall_s': s})
            for s in range(6)]
   (tmp_path / 'metrics.jsonl').write_text('\n'.join(lines) + '\n')
   resumed = checkpoint.Checkpoint(3, None, None, 3.0)
@@ -98,7 +99,7 @@ def test_tensorboard_events_are_written_without_importing_torch(tmp_path):
       import pathlib
       import jax.numpy as jnp
       from configs import default
-      from jaxstyle import outputs
+      from jaxstyle.app import outputs
       from jaxstyle.optimize import Progress
       config = default.get_config()
       config.update(dict(steps=2, log_every=1, save_every=0, checkpoint_every=0,

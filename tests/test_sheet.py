@@ -1,7 +1,7 @@
 """Contact sheets: tiles where the labels say."""
 import numpy as np
 
-from jaxstyle import sheet
+from jaxstyle.app import sheet
 
 
 def _tile(value):

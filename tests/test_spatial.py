@@ -1,6 +1,5 @@
 """shard_spatial: one image split along its width over 4 (CPU) devices gives
 the loss, gradient and L-BFGS solve of the unsplit image."""
-import functools
 import pathlib
 
 import jax
@@ -9,7 +8,9 @@ import numpy as np
 from PIL import Image
 
 from configs import default
-from jaxstyle import checkpoint, cli, main, objective, spatial
+from jaxstyle import image, objective, spatial, start
+from jaxstyle.app import checkpoint, inputs, run
+from jaxstyle.app import config as config_lib
 
 
 
@@ -32,19 +33,19 @@ def _config(workdir: pathlib.Path, remat: bool = False, width: int = 32):
 
 
 def solve(workdir: str, shard: bool) -> dict[str, np.ndarray]:
-  """Loss and gradient at 24x32 px, with and without remat, and main.run's
+  """Loss and gradient at 24x32 px, with and without remat, and run.run's
   image after 3 L-BFGS steps (with remat)."""
   workdir = pathlib.Path(workdir)
   out = {}
   for remat in (False, True):
     config = _config(workdir, remat)
-    obj = objective.build(config, *cli.load_inputs(config, workdir))
-    x, params = obj.initial('uniform', 1), obj.params
+    content, style = inputs.load_inputs(config, workdir)
+    obj = config_lib.make_objective(config, content, style)
+    x = start.initial('uniform', image.preprocess(content), image.preprocess(style), 1)
     if shard:
-      x, params = spatial.shard((x, params), x.shape)
-    fun = jax.value_and_grad(functools.partial(objective.scalar, spec=obj.spec))
-    compiled = jax.jit(fun).lower(x, params).compile()
-    out[f'loss_{remat}'], grad = compiled(x, params)
+      x, obj = spatial.shard((x, obj), x.shape)
+    compiled = objective.value_and_grad.lower(x, obj).compile()
+    out[f'loss_{remat}'], grad = compiled(x, obj)
     out[f'grad_{remat}'] = grad
     if shard:
       assert grad.sharding.spec == jax.sharding.PartitionSpec(None, None, spatial.AXIS, None)
@@ -52,9 +53,9 @@ def solve(workdir: str, shard: bool) -> dict[str, np.ndarray]:
       assert 'collective-permute' in hlo and 'all-reduce' in hlo  # halo exchange; Grams
   config = _config(workdir, remat=True)
   config.shard_spatial = shard
-  run = workdir / f'run_{shard}'
-  assert Image.open(main.run(config, run)).size == (32, 24)
-  with np.load(run / checkpoint.FILENAME) as f:
+  rundir = workdir / f'run_{shard}'
+  assert Image.open(run.run(config, rundir)).size == (32, 24)
+  with np.load(rundir / checkpoint.FILENAME) as f:
     out['final'] = f['leaf_000']
   out = {k: np.asarray(v) for k, v in out.items()}
   np.savez(workdir / f'{shard}.npz', **out)
@@ -76,6 +77,6 @@ def test_four_devices_match_one(tmp_path):
 
 def test_width_is_rounded_to_a_multiple_of_the_devices(tmp_path):
   config = _config(tmp_path, width=30)
-  content, _ = cli.load_inputs(config, tmp_path, width_multiple=4)
+  content, _ = inputs.load_inputs(config, tmp_path, width_multiple=4)
   assert content.shape == (24, 32, 3)
-  assert cli.load_inputs(config, tmp_path)[0].shape == (24, 30, 3)
+  assert inputs.load_inputs(config, tmp_path)[0].shape == (24, 30, 3)

@@ -10,7 +10,7 @@ from PIL import Image
 import pytest
 
 from configs import default
-from jaxstyle import hyper, main, sweep
+from jaxstyle.app import hyper, run, sweep
 from jaxstyle.errors import InputError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -84,7 +84,7 @@ def test_sweep_writes_points_table_and_sheet_and_resumes(tmp_path):
   assert args[7] == f'--workdir={out}/points/003/rerun'
   point_config = hyper.apply(config, ((('loss.style_layers', LAYER_SETS[1]),
                                        ('loss.style_weight', 1e5))))
-  alone = main.run(point_config, tmp_path / 'alone')
+  alone = run.run(point_config, tmp_path / 'alone')
   np.testing.assert_allclose(np.asarray(Image.open(alone), float),
                              np.asarray(Image.open(out / rows[3]['image']), float), atol=1)
 

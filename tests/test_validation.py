@@ -7,14 +7,16 @@ import ml_collections
 import pytest
 
 from configs import default, gatys2015, keras_example
-from jaxstyle import image, optimize, validation, vgg
+from jaxstyle import image, optimize, vgg
+from jaxstyle.app import validation
 from jaxstyle.errors import InputError
 
 MAX = image.MAX_SIDE
 INIT = 'must be one of content, style, uniform, noise, normal or an existing image file'
-SOLVERS = {'lbfgs': optimize.jaxopt_lbfgs,
-           'optax_lbfgs': optimize.optax_lbfgs,
-           'adam': optimize.adam}
+# Each optimizer's maker, and how many arguments precede its settings (fun).
+SOLVERS = {'lbfgs': (optimize.jaxopt_lbfgs, 1),
+           'optax_lbfgs': (optimize.optax_lbfgs, 0),
+           'adam': (optimize.adam, 0)}
 
 
 def _config(changes, optimizer='lbfgs', type_safe=True):
@@ -268,6 +270,6 @@ def test_first_bad_field_is_reported():
 
 def test_settings_match_the_solvers():
   assert set(validation.SETTINGS) == set(optimize.OPTIMIZERS)
-  for name, solver in SOLVERS.items():
-    keywords = tuple(inspect.signature(solver).parameters)[1:]  # After fun.
+  for name, (solver, skip) in SOLVERS.items():
+    keywords = tuple(inspect.signature(solver).parameters)[skip:]
     assert validation.SETTINGS[name] == keywords, name

@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
-from jaxstyle import workdir
+from jaxstyle.app import workdir
 from jaxstyle.errors import InputError
 
-HOLD = ('import pathlib, sys, time; from jaxstyle import workdir\n'
+HOLD = ('import pathlib, sys, time; from jaxstyle.app import workdir\n'
         'with workdir.lock(pathlib.Path(sys.argv[1])):\n'
         '  print("locked", flush=True); time.sleep(60)\n')
 

@@ -9,7 +9,7 @@ arrangement of objects and lose the exact pixels.
 import ml_collections
 
 from configs.paper import common
-from jaxstyle import hyper
+from jaxstyle.app import hyper
 
 
 def get_config() -> ml_collections.ConfigDict:

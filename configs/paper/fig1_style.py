@@ -8,7 +8,7 @@ More layers match the style at larger scales: from colour blotches to strokes.
 import ml_collections
 
 from configs.paper import common
-from jaxstyle import hyper
+from jaxstyle.app import hyper
 
 
 def get_config() -> ml_collections.ConfigDict:

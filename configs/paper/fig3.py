@@ -9,7 +9,7 @@ content dominates. Each row is one compiled batch of four.
 import ml_collections
 
 from configs.paper import common
-from jaxstyle import hyper
+from jaxstyle.app import hyper
 
 
 def get_config() -> ml_collections.ConfigDict:

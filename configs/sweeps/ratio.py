@@ -7,7 +7,7 @@ All four points differ only in traced weights: one compile, one batch.
 import ml_collections
 
 from configs import default
-from jaxstyle import hyper
+from jaxstyle.app import hyper
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -25,15 +25,17 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from jaxstyle import batch, checkpoint, cli, files, image, memory, objective, optimize, outputs
-from jaxstyle import workdir as workdir_lib
+from jaxstyle import files, image, objective, optimize, start, vgg
+from jaxstyle.app import batch, checkpoint, inputs, memory, outputs
+from jaxstyle.app import config as config_lib
+from jaxstyle.app import workdir as workdir_lib
 from jaxstyle.errors import InputError, NumericalError
 
 # In the frames folder: the config_hash of the run that wrote its frames.
 CONFIG_HASH = 'config_hash.txt'
 
 
-def inputs(field: str, value: Any) -> list[pathlib.Path]:
+def image_paths(field: str, value: Any) -> list[pathlib.Path]:
   """The images config.<field> names: every image file (by extension) of a
   folder, sorted by name, or, for `contents`, a tuple of paths.
 
@@ -70,35 +72,36 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   the folder of the outputs. Every input but later frames is read before
   anything is written. `start_over`: restyle frames a previous run wrote."""
   field = 'contents' if config.contents is not None else 'frames'
-  paths = inputs(field, config[field])
+  paths = image_paths(field, config[field])
   out = workdir_lib.check(workdir)
   first = config.copy_and_resolve_references()
   first.content = str(paths[0])
   with tempfile.TemporaryDirectory() as scratch:
-    content, style = cli.load_inputs(first, pathlib.Path(scratch))
+    content, style = inputs.load_inputs(first, pathlib.Path(scratch))
   load = functools.partial(image.load, height=content.shape[0], width=content.shape[1])
   contents = [content, *map(load, paths[1:])] if field == 'contents' else None
-  spec = objective.spec_from(config)
-  optim = dict(config.optim[config.optimizer])
+  spec = config_lib.spec(config)
   if field == 'frames':  # batch.size checks the batch's memory
-    memory.preflight(spec.layers, *content.shape[:2], history_size=optim.get('history_size', 0),
-                     pooling=spec.pooling, content_layers=spec.content_layers,
-                     masked_styles=len(config.style_masks or ()), winograd=spec.winograd,
-                     precision=spec.precision)
-  if config.compilation_cache:
-    cli.compilation_cache(out.absolute().parent / '.jax_cache')
-  obj = objective.build(config, content, style, objective.load_variables(config))
-  solver = optimize.make(config.optimizer, functools.partial(objective.loss_and_terms, spec=spec),
-                         optim)
+    memory.preflight(spec.layers, *content.shape[:2],
+                     history_size=config_lib.history_size(config),
+                     masked_styles=len(config.style_masks or ()), **memory.of_spec(spec))
+  workdir_lib.compilation_cache(out, config)
+  obj = config_lib.make_objective(config, content, style, vgg.load_variables(config.weights))
+  method, settings = config_lib.optimizer(config)
+  solver = optimize.make(method, **settings)
+  first_style = image.preprocess(style[0] if isinstance(style, list) else style)
+  begin = lambda rgb: start.initial(config.init, image.preprocess(rgb), first_style,
+                                    config.seed, config.init_noise)
   folder = out / field
   with workdir_lib.lock(out):
     pending = (_pending(folder, paths, checkpoint.config_hash(config), start_over)
                if field == 'frames' else None)
-    files.write_text(out / 'config.json', config.to_json_best_effort(indent=2) + '\n')
+    workdir_lib.write_config(out, config)
     if field == 'contents':
-      _contents(config, obj, solver, optim, paths, contents, folder)
+      _contents(config, obj, solver, paths, contents=contents, folder=folder, begin=begin)
     else:
-      _frames(config, obj, solver, paths, content, folder, pending, load)
+      _frames(config, obj, solver, paths, first=content, folder=folder, pending=pending,
+              load=load, begin=begin)
   return folder
 
 
@@ -107,32 +110,34 @@ def _write(config: ml_collections.ConfigDict, folder: pathlib.Path, stem: str,
   """<stem>.metrics.jsonl, then <stem>.png of x (network space) unless x is None."""
   files.write_jsonl(folder / f'{stem}.metrics.jsonl', metrics)
   if x is not None:
-    image.save(folder / f'{stem}.png', cli.output_rgb(config, x, content_rgb),
+    image.save(folder / f'{stem}.png', inputs.output_rgb(config, x, content_rgb),
                bits=config.output_bits)
 
 
 def _contents(config: ml_collections.ConfigDict, obj: objective.Objective,
-              solver: optimize.Solver, optim: dict[str, Any], paths: list[pathlib.Path],
-              contents: list[np.ndarray], folder: pathlib.Path) -> None:
+              solver: optimize.Solver, paths: list[pathlib.Path], contents: list[np.ndarray],
+              folder: pathlib.Path, begin: Callable[[np.ndarray], jax.Array]) -> None:
   """Solves every content image in batches of batch.size; writes this process's."""
-  objectives = [obj, *map(obj.with_content, contents[1:])]
+  objectives = [obj, *(objective.with_content(obj, c) for c in contents[1:])]
   devices = batch.mesh()
-  size = batch.size(obj.spec, *contents[0].shape[:2], optim.get('history_size', 0),
+  size = batch.size(obj.spec, *contents[0].shape[:2], config_lib.history_size(config),
                     devices.size, len(config.style_masks or ()))
   at = optimize.stops(config.steps, (config.log_every,))
   failed = []
-  for start in range(0, len(paths), size):
-    members = objectives[start:start + size]
-    history = batch.History(f'contents {start + 1}-{start + len(members)} of {len(paths)}',
+  for first in range(0, len(paths), size):
+    members = objectives[first:first + size]
+    history = batch.History(f'contents {first + 1}-{first + len(members)} of {len(paths)}',
                             config.steps, len(members))
-    x = batch.solve(obj, [obj.params.weights] * len(members),
-                    [o.initial(config.init, config.seed, config.init_noise) for o in members],
-                    solver, at, history, devices, [o.params.content for o in members])
+    x = batch.solve(obj, [obj.weights] * len(members),
+                    [begin(c) for c in contents[first:first + size]],
+                    solver, at, callback=history, devices=devices,
+                    contents=[o.content for o in members])
     for i in batch.local_members(len(members), devices):
       metrics = history.member(i)
       finite = history.finite(i, x[i])
-      path = paths[start + i]
-      _write(config, folder, path.stem, metrics, x[i] if finite else None, contents[start + i])
+      path = paths[first + i]
+      _write(config, folder, path.stem, metrics=metrics, x=x[i] if finite else None,
+             content_rgb=contents[first + i])
       if not finite:
         failed.append(path.name)
   if failed:
@@ -165,11 +170,12 @@ def _pending(folder: pathlib.Path, paths: list[pathlib.Path], digest: str,
 def _frames(config: ml_collections.ConfigDict, obj: objective.Objective,
             solver: optimize.Solver, paths: list[pathlib.Path], first: np.ndarray,
             folder: pathlib.Path, pending: list[bool],
-            load: Callable[[pathlib.Path], np.ndarray]) -> None:
+            load: Callable[[pathlib.Path], np.ndarray],
+            begin: Callable[[np.ndarray], jax.Array]) -> None:
   """Solves the pending frames in order: the first from config.init, each
   later one from the previous frame's result (in memory, or its picture when
   an earlier run wrote it)."""
-  report = objective.metrics(obj.spec, config.grad_norms)
+  report = outputs.reporter(config)
   x = None  # the previous frame's result, network space
   for k, path in enumerate(paths):
     if not pending[k]:
@@ -177,11 +183,11 @@ def _frames(config: ml_collections.ConfigDict, obj: objective.Objective,
       continue
     if k == 0:
       rgb, frame, steps = first, obj, config.steps
-      start = obj.initial(config.init, config.seed, config.init_noise)
+      x0 = begin(first)
     else:
       rgb = load(path)
-      frame, steps = obj.with_content(rgb), config.frames_steps or config.steps
-      start = x if x is not None else image.preprocess(load(folder / f'{paths[k - 1].stem}.png'))
+      frame, steps = objective.with_content(obj, rgb), config.frames_steps or config.steps
+      x0 = x if x is not None else image.preprocess(load(folder / f'{paths[k - 1].stem}.png'))
     metrics = []
 
     def record(progress, values, path=path, steps=steps, metrics=metrics):
@@ -194,6 +200,6 @@ def _frames(config: ml_collections.ConfigDict, obj: objective.Objective,
       logging.info('frame %s: step %d/%d, loss %.4g', path.name, progress.step, steps,
                    values['loss'])
 
-    x = optimize.minimize(solver, report, start, frame.params,
-                          optimize.stops(steps, (config.log_every,)), record).x
-    _write(config, folder, path.stem, metrics, x, rgb)
+    x = optimize.minimize(solver, report, x0, frame,
+                          at=optimize.stops(steps, (config.log_every,)), callback=record).x
+    _write(config, folder, path.stem, metrics=metrics, x=x, content_rgb=rgb)

@@ -1,6 +1,5 @@
 """What the command lines (jaxstyle.main, jaxstyle.sweep) share: the --config
-and --workdir flags, one-line errors with the README's exit statuses, the
-compilation cache, and the pictures a run reads and writes."""
+and --workdir flags, and one-line errors with the documented exit statuses."""
 from collections.abc import Callable
 import logging as std_logging
 import pathlib
@@ -9,12 +8,9 @@ import sys
 from typing import Any, NoReturn
 
 from absl import flags
-import jax
 import ml_collections
 from ml_collections import config_flags
-import numpy as np
 
-from jaxstyle import color, image, samples
 from jaxstyle.errors import InputError, NumericalError, ResourceError
 
 FLAGS = flags.FLAGS
@@ -23,7 +19,7 @@ CONFIG = config_flags.DEFINE_config_file(
     lock_config=True)
 WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for the outputs.')
 
-# Exit statuses, as in the README.
+# Exit statuses (docs/guide.md).
 EXIT_BAD_INPUT = 2
 EXIT_RESOURCES = 3
 EXIT_NUMERICAL = 4
@@ -88,43 +84,3 @@ def guarded(job: Callable[[], Any]) -> Any:
     fail(str(e), EXIT_NUMERICAL)
   except KeyboardInterrupt:
     fail('interrupted', EXIT_INTERRUPTED)
-
-
-def compilation_cache(path: pathlib.Path) -> None:
-  """JAX's persistent compilation cache: a second run of the same shapes skips
-  compiling. Every entry is kept, however quick its compile (CPU compiles are)."""
-  jax.config.update('jax_compilation_cache_dir', str(path))
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
-
-
-def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path,
-                width_multiple: int = 1) -> tuple[np.ndarray, np.ndarray | list[np.ndarray]]:
-  """Content and style as HWC RGB 0..255, the content at the configured height
-  (its width rounded to a multiple of `width_multiple`) and each style at
-  `style_scale` times it; with `styles`, the style is a list, one array per
-  image. With `color_transfer`, every style has the content's colour mean and
-  covariance."""
-  path = config.content or samples.content()
-  content = image.load(path, height=config.height)
-  width = width_multiple * max(1, round(content.shape[1] / width_multiple))
-  if width != content.shape[1]:
-    content = image.load(path, height=config.height, width=width)
-  paths = config.styles or (config.style or samples.style(scratch / 'style.png'),)
-  scales = config.style_scale
-  if not isinstance(scales, (tuple, list)):
-    scales = (scales,) * len(paths)
-  styles = [image.load(p, height=round(s * config.height)) for p, s in zip(paths, scales)]
-  if config.color_transfer:
-    styles = [color.match_colors(s, content) for s in styles]
-  return content, styles if config.styles else styles[0]
-
-
-def output_rgb(config: ml_collections.ConfigDict, x: jax.Array,
-               content_rgb: np.ndarray) -> np.ndarray:
-  """The image to save: network-space x (1, H, W, 3) as float32 (H, W, 3) RGB
-  0..255, unrounded; with `original_colors`, in the chroma of content_rgb (same size)."""
-  rgb = image.deprocess_float(x)
-  if config.original_colors:
-    rgb = color.transfer_luminance(rgb, content_rgb)
-  return rgb

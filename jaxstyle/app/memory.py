@@ -6,10 +6,11 @@ device's free memory and, when it does not fit, names the largest height that
 would.
 """
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 
-from jaxstyle import vgg, weights
+from jaxstyle import objective, vgg, weights
 from jaxstyle.errors import ResourceError
 
 GIB = 2**30  # bytes
@@ -71,14 +72,12 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   backward pass as it goes, and max pooling's gradient costs nothing extra
   there, so its peak is the larger of the two. `config.remat` is not counted:
   XLA:CPU merges its recomputation back into the forward pass, and on XLA:GPU
-  it moved the compiled peak of a solver step by -13 % to +12 % (README.md,
-  Performance, "On a GPU, compiled without one").
+  it moves the compiled peak either way (docs/performance.md).
 
-  Fitted on XLA:CPU, where the estimate is 0.8-1.4x the compiled peak across
-  depths, sizes, poolings and precisions, and on XLA:GPU's compiler for an
-  H200 (sm_90), where it is 0.98-1.26x at 512 to 2048 px, float32 and
-  bfloat16, with and without remat (tests/test_memory.py). TPUs take the GPU
-  counts, unmeasured.
+  Fitted to XLA:CPU's compiled peaks across depths, sizes, poolings and
+  precisions, and to XLA:GPU's compiler for an H200 (sm_90), float32 and
+  bfloat16, with and without remat; tests/test_memory.py holds the bands and
+  docs/performance.md the fit. TPUs take the GPU counts, unmeasured.
   """
   vgg.check_layers(layers)
   content_layers = layers if content_layers is None else content_layers
@@ -150,8 +149,10 @@ def largest_height(layers: Sequence[str], aspect: float, batch: int,
   `budget_bytes`; 0 if none does. aspect: width / height."""
   def fits(height: int) -> bool:
     width = max(1, round(aspect * height))
-    return estimate(layers, height, width, batch, history_size, pooling, content_layers,
-                    masked_styles, winograd, platform, precision) <= budget_bytes
+    return estimate(layers, height, width, batch=batch, history_size=history_size,
+                    pooling=pooling, content_layers=content_layers,
+                    masked_styles=masked_styles, winograd=winograd, platform=platform,
+                    precision=precision) <= budget_bytes
 
   lo, hi = 0, 1  # fits(lo) or lo == 0; not fits(hi) once the doubling stops
   while fits(hi):
@@ -160,6 +161,12 @@ def largest_height(layers: Sequence[str], aspect: float, batch: int,
     mid = (lo + hi) // 2
     lo, hi = (mid, hi) if fits(mid) else (lo, mid)
   return lo
+
+
+def of_spec(spec: objective.Spec) -> dict[str, Any]:
+  """The keywords of `estimate` and `preflight` that an objective's Spec sets."""
+  return dict(pooling=spec.pooling, content_layers=spec.content_layers,
+              winograd=spec.winograd, precision=spec.precision)
 
 
 def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
@@ -175,12 +182,13 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
   if free is None:
     return
   budget = headroom * free
-  need = estimate(layers, height, width, batch, history_size, pooling, content_layers,
-                  masked_styles, winograd, device.platform, precision)
+  shape = dict(batch=batch, history_size=history_size, pooling=pooling,
+               content_layers=content_layers, masked_styles=masked_styles, winograd=winograd,
+               platform=device.platform, precision=precision)
+  need = estimate(layers, height, width, **shape)
   if need <= budget:
     return
-  fit = largest_height(layers, width / height, batch, history_size, budget, pooling,
-                       content_layers, masked_styles, winograd, device.platform, precision)
+  fit = largest_height(layers, width / height, budget_bytes=budget, **shape)
   images = f' x {batch} images' if batch > 1 else ''
   raise ResourceError(
       f'{width}x{height} px{images} needs about {need / GIB:.2f} GiB of device '

@@ -12,7 +12,9 @@ from PIL import Image
 import pytest
 
 from configs import default
-from jaxstyle import image, main, objective, optimize, validation
+from jaxstyle import image, objective, optimize
+from jaxstyle.app import run, validation
+from jaxstyle.app import config as config_lib
 from jaxstyle.errors import InputError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -50,7 +52,7 @@ def test_contents_run_as_one_batch_each_as_it_would_alone(tmp_path):
                            ('c.jpg', 3, (40, 24))):
     _png(folder / name, seed, size)
   (folder / 'notes.txt').write_text('not an image\n')
-  out = main.run(_config(tmp_path, contents=str(folder)), tmp_path / 'run')
+  out = run.run(_config(tmp_path, contents=str(folder)), tmp_path / 'run')
   assert out == tmp_path / 'run' / 'contents'
   assert sorted(os.listdir(out)) == ['a.metrics.jsonl', 'a.png', 'b.metrics.jsonl', 'b.png',
                                      'c.metrics.jsonl', 'c.png']
@@ -59,9 +61,13 @@ def test_contents_run_as_one_batch_each_as_it_would_alone(tmp_path):
     metrics = _metrics(out / f'{stem}.metrics.jsonl')
     assert [m['step'] for m in metrics] == [0, 1, 2, 3]
     assert metrics[-1]['loss'] < metrics[0]['loss']
-  alone = main.run(_config(tmp_path, content=str(folder / 'b.png')), tmp_path / 'alone')
+  alone = run.run(_config(tmp_path, content=str(folder / 'b.png')), tmp_path / 'alone')
   np.testing.assert_allclose(_pixels(out / 'b.png'), _pixels(alone), atol=1)
   assert np.abs(_pixels(out / 'a.png') - _pixels(out / 'b.png')).max() > 50
+
+
+def _nothing(x, aux, obj):
+  return 0.0
 
 
 def test_frames_start_from_the_previous_result_and_resume(tmp_path):
@@ -70,7 +76,7 @@ def test_frames_start_from_the_previous_result_and_resume(tmp_path):
   for i in range(3):
     _png(folder / f'f{i:02d}.png', i)
   config = _config(tmp_path, frames=str(folder), frames_steps=2)
-  out = main.run(config, tmp_path / 'run')
+  out = run.run(config, tmp_path / 'run')
   assert out == tmp_path / 'run' / 'frames'
   assert sorted(os.listdir(out)) == ['config_hash.txt', *(f'f{i:02d}{suffix}' for i in range(3)
                                                           for suffix in ('.metrics.jsonl', '.png'))]
@@ -80,28 +86,30 @@ def test_frames_start_from_the_previous_result_and_resume(tmp_path):
   assert set(objective.GRAD_NORMS) <= set(metrics[1][0])
 
   load = lambda path: image.load(path, height=24, width=32)
-  first = objective.build(config, load(folder / 'f00.png'), image.load(config.style, height=24))
-  solver = optimize.make('lbfgs', lambda x, p: objective.loss_and_terms(x, p, first.spec),
-                         dict(config.optim.lbfgs))
-  result = optimize.minimize(solver, lambda x, aux, p: 0.0, first.content, first.params, [0, 3],
-                             lambda *_: None).x
-  second = first.with_content(load(folder / 'f01.png'))
-  assert metrics[1][0]['loss'] == pytest.approx(float(second.loss(result)), rel=1e-5)
-  assert metrics[1][0]['loss'] != pytest.approx(float(second.loss(second.content)), rel=1e-2)
+  first = config_lib.make_objective(config, load(folder / 'f00.png'),
+                                    image.load(config.style, height=24))
+  solver = optimize.make('lbfgs', **config.optim.lbfgs)
+  result = optimize.minimize(solver, _nothing, image.preprocess(load(folder / 'f00.png')), first,
+                             [0, 3], lambda *_: None).x
+  second_rgb = load(folder / 'f01.png')
+  second = objective.with_content(first, second_rgb)
+  assert metrics[1][0]['loss'] == pytest.approx(float(objective.loss(result, second)), rel=1e-5)
+  assert metrics[1][0]['loss'] != pytest.approx(
+      float(objective.loss(image.preprocess(second_rgb), second)), rel=1e-2)
 
   # A rerun skips the frames written; a missing one starts from its predecessor's picture.
   written = {i: (out / f'f{i:02d}.png').stat().st_mtime_ns for i in (0, 1)}
   (out / 'f02.png').unlink()
-  main.run(config, tmp_path / 'run')
+  run.run(config, tmp_path / 'run')
   assert {i: (out / f'f{i:02d}.png').stat().st_mtime_ns for i in (0, 1)} == written
-  third = first.with_content(load(folder / 'f02.png'))
+  third = objective.with_content(first, load(folder / 'f02.png'))
   start = image.preprocess(load(out / 'f01.png'))
   assert _metrics(out / 'f02.metrics.jsonl')[0]['loss'] == pytest.approx(
-      float(third.loss(start)), rel=1e-5)
+      float(objective.loss(start, third)), rel=1e-5)
 
   config.loss.style_weight = 1.0
   with pytest.raises(InputError, match='frames of a different config; pass --start_over'):
-    main.run(config, tmp_path / 'run')
+    run.run(config, tmp_path / 'run')
 
 
 def _bad(tmp_path):

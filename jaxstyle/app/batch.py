@@ -8,6 +8,7 @@ Each member keeps its own L-BFGS history and line search, so a member's result
 is the one it would reach alone.
 """
 from collections.abc import Callable, Sequence
+import dataclasses
 import functools
 from typing import Any
 
@@ -16,14 +17,18 @@ import jax
 from jax.experimental import multihost_utils
 import numpy as np
 
-from jaxstyle import memory, objective, optimize
+from jaxstyle import objective, optimize
+from jaxstyle.app import memory
 from jaxstyle.errors import ResourceError
 
 AXIS = 'batch'
-# vmap axes of objective.Params: the weights are per member, the rest shared.
-PARAMS_AXES = objective.Params(variables=None, content=None, style=None, weights=0)
-# The same with each member's own content targets (solve's `contents`).
-CONTENTS_AXES = PARAMS_AXES._replace(content=0)
+
+
+def _axes(obj: objective.Objective, contents: bool) -> objective.Objective:
+  """vmap axes of obj: the weights per member (and the content targets, with
+  `contents`), the rest shared."""
+  return objective.Objective(variables=None, content=0 if contents else None, style=None,
+                             weights=0, spec=obj.spec)
 
 
 def mesh() -> jax.sharding.Mesh:
@@ -46,8 +51,8 @@ def size(spec: objective.Spec, height: int, width: int, history_size: int, devic
   device = jax.local_devices()[0]
   shares = jax.local_device_count() if device.platform == 'cpu' else 1
   check = lambda per_device: memory.preflight(
-      spec.layers, height, width, per_device * shares, history_size, device, headroom,
-      spec.pooling, spec.content_layers, masked_styles, spec.winograd, spec.precision)
+      spec.layers, height, width, batch=per_device * shares, history_size=history_size,
+      device=device, headroom=headroom, masked_styles=masked_styles, **memory.of_spec(spec))
   if requested:
     check(padded(requested, devices) // devices)
     return requested
@@ -80,8 +85,8 @@ def solve(obj: objective.Objective, weights: Sequence[objective.Weights],
   """Solves member i from x0[i] ((1, H, W, 3)) with weights[i]; returns the
   images at step at[-1], (K, 1, H, W, 3), on every process.
 
-  contents: member i's content targets (objective.Params.content, e.g. of
-  `obj.with_content`), one size for all; None: obj's for every member.
+  contents: member i's content targets (Objective.content, e.g. of
+  `objective.with_content`), one size for all; None: obj's for every member.
   The batch is padded to a multiple of the device count with copies of its
   last member. callback(progress, terms) sees the padded batch's loss terms,
   each of shape (K_padded,), at each step in `at`.
@@ -94,20 +99,25 @@ def solve(obj: objective.Objective, weights: Sequence[objective.Weights],
   members = lambda values: list(values) + [values[-1]] * fill
   stack = lambda trees: jax.tree.map(lambda *a: np.stack([np.asarray(v) for v in a]), *trees)
   x0 = members(x0)
-  axes = PARAMS_AXES if contents is None else CONTENTS_AXES
-  values = obj.params._replace(weights=stack(members(weights)))
+  axes = _axes(obj, contents is not None)
+  values = dataclasses.replace(obj, weights=stack(members(weights)))
   if contents is not None:
-    values = values._replace(content=stack(members(contents)))
+    values = dataclasses.replace(values, content=stack(members(contents)))
   batched = jax.sharding.NamedSharding(devices, jax.sharding.PartitionSpec(AXIS))
   shared = jax.sharding.NamedSharding(devices, jax.sharding.PartitionSpec())
   place = lambda axis, tree: jax.tree.map(
       lambda a: _global(a, shared if axis is None else batched), tree)
-  params = objective.Params(*map(place, axes, values))
+  params = jax.tree.map(place, axes, values, is_leaf=lambda a: a is None or a == 0)
   per_device = len(x0) // devices.size
-  progress = optimize.minimize(_on_devices(solver, devices, per_device, axes),
-                               lambda x, terms, params: terms,
-                               _global(np.stack(x0), batched), params, at, callback)
+  progress = optimize.minimize(_on_devices(solver, devices, per_device, axes), _terms,
+                               _global(np.stack(x0), batched), params, at=at,
+                               callback=callback)
   return multihost_utils.process_allgather(progress.x, tiled=True)[:k]
+
+
+def _terms(x: jax.Array, terms: dict[str, jax.Array],
+           obj: objective.Objective) -> dict[str, jax.Array]:
+  return terms
 
 
 class History:
@@ -157,10 +167,10 @@ def _one_member(f: Callable, in_axes: Any) -> Callable:
 
 @functools.cache
 def _on_devices(solver: optimize.Solver, devices: jax.sharding.Mesh, per_device: int,
-                axes: objective.Params) -> optimize.Solver:
+                axes: objective.Objective) -> optimize.Solver:
   """The solver over a batch sharded on `devices`, each device running its
   own members (jax.shard_map). axes: the vmap axes of the params
-  (PARAMS_AXES or CONTENTS_AXES).
+  (`_axes`).
 
   One member per device runs the plain solver. Several are vmapped, which
   with jaxopt's zoom search costs more per member than the member alone:
@@ -171,8 +181,8 @@ def _on_devices(solver: optimize.Solver, devices: jax.sharding.Mesh, per_device:
   """
   local = jax.vmap if per_device > 1 else _one_member
   member = jax.sharding.PartitionSpec(AXIS)
-  params = objective.Params(*(jax.sharding.PartitionSpec() if axis is None else member
-                              for axis in axes))
+  params = jax.tree.map(lambda axis: jax.sharding.PartitionSpec() if axis is None else member,
+                        axes, is_leaf=lambda a: a is None)
   # check_vma off: jaxopt's conds mix per-device values with constants.
   shard = lambda f, in_specs: jax.shard_map(f, mesh=devices, in_specs=in_specs,
                                             out_specs=member, check_vma=False)

@@ -1,8 +1,8 @@
 """Coarse to fine (`scales`): the solve at a few heights, each scale starting
 from the previous scale's result, upsampled, as crowsonkb's
 style-transfer-pytorch (`--min-scale`) and neural-style's multires scripts
-do, so that the large structures settle at the cheap coarse scales (at 256 px
-it does not pay: README, "Multi-scale and high resolution").
+do, so that the large structures settle at the cheap coarse scales (whether
+it pays at a size: docs/performance.md).
 
 Steps count on across scales: scale k runs the run's steps ends[k]..ends[k+1].
 """

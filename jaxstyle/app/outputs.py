@@ -16,21 +16,41 @@ from typing import Any
 
 from absl import logging
 import jax
+import jax.numpy as jnp
 import ml_collections
 import tqdm
 
-from jaxstyle import checkpoint, files, image, objective
+from jaxstyle import files, image, objective, optimize
+from jaxstyle.app import checkpoint
 from jaxstyle.errors import NumericalError
 from jaxstyle.optimize import Progress
 
-TERMS = ('loss', 'content_loss', 'style_loss', 'tv_loss')
-# Logged: the terms, and the gradient norm of each weighted term (config.grad_norms).
-SCALARS = TERMS + objective.GRAD_NORMS
 
 
 def scalars(values: dict[str, float]) -> dict[str, float]:
-  """The logged scalars among a report's values, in SCALARS order."""
-  return {k: values[k] for k in SCALARS if k in values}
+  """The logged scalars among a report's values: objective.TERMS first, then
+  the per-layer style terms and extra terms by name, then objective.GRAD_NORMS."""
+  first = [k for k in objective.TERMS if k in values]
+  last = [k for k in objective.GRAD_NORMS if k in values]
+  rest = sorted(k for k in values if k not in first and k not in last and k != 'image')
+  return {k: values[k] for k in first + rest + last}
+
+
+def report(x: jax.Array, terms: dict[str, jax.Array],
+           obj: objective.Objective) -> dict[str, jax.Array]:
+  """What the host reads at a stop: the loss terms, and max |x| to catch a
+  non-finite image before it reaches the loss."""
+  return {**terms, 'image': jnp.max(jnp.abs(x))}
+
+
+def report_with_grad_norms(x: jax.Array, terms: dict[str, jax.Array],
+                           obj: objective.Objective) -> dict[str, jax.Array]:
+  """`report`, and each weighted term's gradient norm (objective.GRAD_NORMS)."""
+  return report(x, objective.terms_and_grad_norms(x, obj), obj)
+
+
+def reporter(config: ml_collections.ConfigDict) -> optimize.Report:
+  return report_with_grad_norms if config.grad_norms else report
 
 
 def _every(step: int, period: int) -> bool:
@@ -166,7 +186,7 @@ def _loss_curve(path: pathlib.Path, records: list[dict[str, Any]]) -> None:
   from matplotlib import pyplot as plt
   fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
   steps = [r['step'] for r in records]
-  for k in TERMS:
+  for k in objective.TERMS:
     ys = [r[k] for r in records]
     if any(y > 0 for y in ys):
       ax.plot(steps, ys, label=k)

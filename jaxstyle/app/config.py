@@ -1,0 +1,82 @@
+"""The config adapter: a run config (ml_collections.ConfigDict) as the
+library's plain arguments. The one place that reads the objective's and the
+optimiser's fields."""
+from typing import Any
+
+import ml_collections
+
+import numpy as np
+
+from jaxstyle import objective, vgg
+from jaxstyle.app import inputs
+from jaxstyle.checks import SettingError
+from jaxstyle.errors import InputError
+
+# objective.make's keyword -> the config field that sets it.
+OBJECTIVE_FIELDS = {
+    'content_layers': 'loss.content_layers', 'style_layers': 'loss.style_layers',
+    'content_weight': 'loss.content_weight', 'style_weight': 'loss.style_weight',
+    'style_layer_weights': 'loss.style_layer_weights', 'tv_weight': 'loss.tv_weight',
+    'tv_power': 'loss.tv_power', 'normalization': 'loss.normalization',
+    'normalize_gradients': 'loss.normalize_gradients', 'pooling': 'pooling',
+    'precision': 'precision', 'conv_algorithm': 'conv_algorithm', 'remat': 'remat',
+    'style_blend_weights': 'style_blend_weights', 'style_masks': 'style_masks',
+}
+
+
+def _plain(value: Any) -> Any:
+  return tuple(value) if isinstance(value, list) else value
+
+
+def num_styles(config: ml_collections.ConfigDict) -> int:
+  """How many style images a config names: one per `styles`, else one (`style`)."""
+  return len(config.styles) if config.styles else 1
+
+
+def objective_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """objective.make's keywords but style_masks (files, read by app.inputs).
+  `shard_spatial` keeps convolutions direct under conv_algorithm 'auto'."""
+  settings = {k: _plain(config[f]) for k, f in OBJECTIVE_FIELDS.items() if k != 'style_masks'}
+  if config.shard_spatial and settings['conv_algorithm'] == 'auto':
+    settings['conv_algorithm'] = 'direct'
+  return settings
+
+
+def spec(config: ml_collections.ConfigDict) -> objective.Spec:
+  """The objective's static structure, without loading anything."""
+  return objective.spec(**objective_settings(config))
+
+
+def weights(config: ml_collections.ConfigDict) -> objective.Weights:
+  """The objective's weights (its traced settings) as the config sets them."""
+  return objective.weights(num_styles(config), **objective_settings(config))
+
+
+def optimizer(config: ml_collections.ConfigDict) -> tuple[str, dict[str, Any]]:
+  """The optimiser's name and its keyword settings (config.optim.<name>)."""
+  return config.optimizer, dict(config.optim[config.optimizer])
+
+
+def history_size(config: ml_collections.ConfigDict) -> int:
+  """L-BFGS history entries the optimiser keeps (0 for Adam): for memory estimates."""
+  return optimizer(config)[1].get('history_size', 0)
+
+
+def named(error: SettingError) -> InputError:
+  """A library setting's error, named by the config field that sets it."""
+  return InputError(f'config.{OBJECTIVE_FIELDS.get(error.name, error.name)}: {error.problem}')
+
+
+def make_objective(config: ml_collections.ConfigDict, content: np.ndarray,
+                   style: np.ndarray | list[np.ndarray],
+                   variables: Any = None) -> objective.Objective:
+  """objective.make as the config asks, for these images (app.inputs.load_inputs);
+  variables default to config.weights' (vgg.load_variables)."""
+  if variables is None:
+    variables = vgg.load_variables(config.get('weights'))
+  try:
+    return objective.make(content, style, variables=variables,
+                          style_masks=inputs.masks(config, content.shape[:2]),
+                          **objective_settings(config))
+  except SettingError as e:
+    raise named(e) from None
