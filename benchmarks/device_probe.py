@@ -15,7 +15,7 @@ memory_analysis() of each (arguments + outputs - donated + temporaries),
 fits bytes = a + b * pixels, predicts the largest height whose step fits the
 device's free memory, and runs init and two steps there to check it (then at
 90 % and 80 % of it if that fails). Without and with `config.remat`. It also
-gives `jaxstyle.memory`'s estimate at the probe heights and the largest
+gives `jaxstyle.app.memory`'s estimate at the probe heights and the largest
 height the CLI's preflight (90 % of free memory) lets through.
 
 --target=FILE compiles `compile` and `largest` for the GPU that FILE describes
@@ -42,7 +42,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import keras_example
-from jaxstyle import memory, objective, optimize
+from jaxstyle import image, objective, optimize, vgg
+from jaxstyle.app import config as config_lib
+from jaxstyle.app import memory
 
 ASPECT = 4 / 3  # width / height of the benchmark's content image
 MATMULS = (('fp32', 'highest', jnp.float32), ('tf32', 'tensorfloat32', jnp.float32),
@@ -109,15 +111,21 @@ def target_sharding(path: pathlib.Path) -> tuple[jax.sharding.Sharding, int]:
   return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()), int(_PREALLOCATED * total)
 
 
-def _objective(config, height: int, variables: Any) -> objective.Objective:
+def load_variables(config) -> Any:
+  """VGG19 variables of config.weights, prepared for the config's objective."""
+  return config_lib.spec(config).prepare(vgg.load_variables(config.weights))
+
+
+def _objective(config, height: int, variables: Any) -> tuple[objective.Objective, jax.Array]:
+  """The objective at `height` and its content image (network input), the start."""
   width = max(1, round(ASPECT * height))
   rgb = np.random.default_rng(0).uniform(0, 255, (2, height, width, 3)).astype(np.float32)
-  return objective.build(config, rgb[0], rgb[1], variables)
+  return config_lib.make_objective(config, rgb[0], rgb[1], variables), image.preprocess(rgb[0])
 
 
-def _solver(config, obj: objective.Objective) -> optimize.Solver:
-  return optimize.make(config.optimizer, functools.partial(objective.loss_and_terms, spec=obj.spec),
-                       dict(config.optim[config.optimizer]))
+def _solver(config) -> optimize.Solver:
+  method, settings = config_lib.optimizer(config)
+  return optimize.make(method, **settings)
 
 
 def _placed(tree: Any, sharding: jax.sharding.Sharding | None) -> Any:
@@ -127,13 +135,13 @@ def _placed(tree: Any, sharding: jax.sharding.Sharding | None) -> Any:
   return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), tree)
 
 
-def _compiled(config, obj: objective.Objective,
+def _compiled(config, obj: objective.Objective, x: jax.Array,
               sharding: jax.sharding.Sharding | None = None) -> tuple[Any, Any, float, float]:
-  """The solver's init and step compiled for `obj`'s shapes (placed by
-  `sharding`, default: JAX's device), and the seconds each compile took."""
-  solver = _solver(config, obj)
-  x, params = obj.content, obj.params
-  x, params, state = _placed((x, params, optimize.state_shape(solver, x, params)), sharding)
+  """The solver's init and step compiled for the shapes of `obj` and the
+  image x (placed by `sharding`, default: JAX's device), and the seconds
+  each compile took."""
+  solver = _solver(config)
+  x, params, state = _placed((x, obj, optimize.state_shape(solver, x, obj)), sharding)
   start = time.perf_counter()
   init = jax.jit(solver.init).lower(x, params).compile()
   middle = time.perf_counter()
@@ -148,15 +156,17 @@ def compile_phases(height: int, sharding: jax.sharding.Sharding | None = None) -
   compiled for the target besides (`targets_compile_s`)."""
   config = _config(target=sharding is not None)
   start = time.perf_counter()
-  obj = _objective(config, height, objective.load_variables(config))
-  jax.block_until_ready(obj.params)
+  obj, x = _objective(config, height, load_variables(config))
+  jax.block_until_ready((obj, x))
   built = time.perf_counter()
   phases = {'height': height, 'weights_and_objective_s': built - start}
   if sharding is not None:
-    objective._targets.lower(*_placed((obj.params.variables, obj.content), sharding),  # pylint: disable=protected-access
-                             spec=obj.spec).compile()
+    spec = obj.spec
+    objective.targets.lower(*_placed((obj.variables, x), sharding),
+                            content_layers=spec.content_layers, style_layers=spec.style_layers,
+                            pooling=spec.pooling, precision=spec.precision).compile()
     phases['targets_compile_s'] = time.perf_counter() - built
-  _, _, phases['init_compile_s'], phases['step_compile_s'] = _compiled(config, obj, sharding)
+  _, _, phases['init_compile_s'], phases['step_compile_s'] = _compiled(config, obj, x, sharding)
   return phases
 
 
@@ -169,20 +179,20 @@ def _peak_bytes(compiled) -> int:
 def compiled_peak(config, height: int, variables: Any,
                   sharding: jax.sharding.Sharding | None = None) -> int:
   """Device bytes the larger of the solver's init and step needs at `height`."""
-  init, step, _, _ = _compiled(config, _objective(config, height, variables), sharding)
+  init, step, _, _ = _compiled(config, *_objective(config, height, variables), sharding)
   return max(_peak_bytes(init), _peak_bytes(step))
 
 
 def _runs(config, height: int, variables: Any) -> str | None:
   """None if init and two steps run at `height`, else the error's first line."""
   try:
-    obj = _objective(config, height, variables)
-    solver = _solver(config, obj)
-    x = jnp.array(obj.content, copy=True)
-    state = jax.jit(solver.init)(x, obj.params)
+    obj, x = _objective(config, height, variables)
+    solver = _solver(config)
+    x = jnp.array(x, copy=True)
+    state = jax.jit(solver.init)(x, obj)
     update = jax.jit(solver.update, donate_argnums=(0, 1))
     for _ in range(2):
-      x, state = update(x, state, obj.params)
+      x, state = update(x, state, obj)
     jax.block_until_ready((x, state))
     return None
   except Exception as e:  # pylint: disable=broad-except
@@ -200,14 +210,14 @@ def largest(probe_heights: tuple[int, int], budget: float | None,
   platform = 'gpu' if sharding is not None else jax.devices()[0].platform
   for remat in (False, True):
     config = _config(remat, target=sharding is not None)
-    variables = objective.load_variables(config)
+    variables = load_variables(config)
     free = memory.available() if budget is None else budget
     peaks = [compiled_peak(config, h, variables, sharding) for h in probe_heights]
     pixels = [h * round(ASPECT * h) for h in probe_heights]
     per_pixel = (peaks[1] - peaks[0]) / (pixels[1] - pixels[0])
     fixed = peaks[0] - per_pixel * pixels[0]
     predicted = int(math.sqrt(max(free - fixed, 0) / per_pixel / ASPECT))
-    spec = objective.spec_from(config)
+    spec = config_lib.spec(config)
     estimate = lambda h: memory.estimate(spec.layers, h, round(ASPECT * h), 1,
                                          config.optim.lbfgs.history_size, spec.pooling,
                                          spec.content_layers, winograd=spec.winograd,

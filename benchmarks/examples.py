@@ -1,23 +1,27 @@
-"""Runs the README's example commands, times them, and makes the README's
-example pictures.
+"""Runs the documentation's example commands, times them, and makes their
+pictures.
 
 python -m benchmarks.examples --out=docs/examples [--only=NAME,...] [--skip=NAME,...]
                               [--pictures_only]
 
-An example is a ```sh block of README.md, or a table row's first cell, that
-runs `python -m jaxstyle.main` or `python -m jaxstyle.sweep` with
-`--workdir=runs/NAME`; set-up steps in a block (venv, pip) are left out. Each
-runs as written, through bash from the repository root with `python` this
-interpreter, with CPU_SIZE[NAME] appended where the README's size is not a CPU
-size, after removing runs/NAME and the compilation cache (runs/.jax_cache), so
-every time includes the compile a first run pays. Examples run one after
-another.
+The documentation is README.md, docs/guide.md, docs/sweeps.md, then the
+other docs/*.md in name order (`doc_files`). An example is a ```sh block, or
+a table row's first cell, that runs `python -m jaxstyle.main` or `python -m
+jaxstyle.sweep` with `--workdir=runs/NAME`; set-up steps in a block (venv,
+pip) are left out. NAME is unique across the documentation. Each runs as
+written, through bash from the repository root with `python` this
+interpreter, with CPU_SIZE[NAME] appended where the documented size is not a
+CPU size, after removing runs/NAME and the compilation cache
+(runs/.jax_cache), so every time includes the compile a first run pays.
+Examples run one after another, in documentation order.
 
 Writes OUT/NAME.jpg (the run's picture: final.png, the contact sheet, or the
 contents or frames side by side), or OUT/shared/NAME.jpg for an example that
 reads ../shared images (those stay out of git), and OUT/times.json and
-OUT/times.md (wall and CPU seconds, peak RSS, exit status). --pictures_only
-makes the pictures of finished workdirs without running anything.
+OUT/times.md (wall and CPU seconds, peak RSS, exit status). The docs show
+OUT/NAME.jpg as examples/NAME.jpg (docs/guide.md, docs/sweeps.md) or
+docs/examples/NAME.jpg (README.md). --pictures_only makes the pictures of
+finished workdirs without running anything.
 """
 import argparse
 import dataclasses
@@ -34,12 +38,15 @@ from PIL import Image
 from benchmarks import run as bench
 
 README = bench.REPO / 'README.md'
+# The documentation files that come first, in this order; the other
+# docs/*.md follow in name order.
+FIRST_DOCS = ('README.md', 'docs/guide.md', 'docs/sweeps.md')
 SHARED = '../shared/'
 THUMB_HEIGHT = 256
 SHEET_SIDE = 900  # contact sheets: their labels must stay legible
 STRIP_HEIGHT = 160
 STRIP_MAX = 4
-# Flags appended to an example whose README size is not a CPU size.
+# Flags appended to an example whose documented size is not a CPU size.
 CPU_SIZE = {'print': '--config.height=256 --config.steps=30'}
 _SETUP = ('python3 -m venv', '. .venv/bin/activate', 'pip install')
 
@@ -49,13 +56,22 @@ class Example:
   name: str      # runs/NAME, the workdir
   command: str   # bash, from the repository root
   shared: bool   # reads ../shared images
+  doc: str = 'README.md'  # the documentation file it is in, relative to the repository
 
 
-def examples(readme: str) -> list[Example]:
-  """The README's example commands, set-up steps removed: code blocks in
-  README order, then table rows."""
-  blocks = re.findall(r'```sh\n(.*?)```', readme, flags=re.DOTALL)
-  cells = re.findall(r'^\|\s*`(python -m jaxstyle\.[^`]*)`', readme, flags=re.MULTILINE)
+def doc_files(repo: pathlib.Path = bench.REPO) -> list[pathlib.Path]:
+  """README.md, docs/guide.md, docs/sweeps.md (those that exist), then every
+  other docs/*.md in name order."""
+  first = [repo / name for name in FIRST_DOCS]
+  rest = sorted(p for p in (repo / 'docs').glob('*.md') if p not in first)
+  return [p for p in first if p.is_file()] + rest
+
+
+def examples(text: str, doc: str = 'README.md') -> list[Example]:
+  """One documentation file's example commands, set-up steps removed: code
+  blocks in file order, then table rows."""
+  blocks = re.findall(r'```sh\n(.*?)```', text, flags=re.DOTALL)
+  cells = re.findall(r'^\|\s*`(python -m jaxstyle\.[^`]*)`', text, flags=re.MULTILINE)
   found = []
   for block in blocks + cells:
     if not re.search(r'python -m jaxstyle\.(main|sweep)\b', block):
@@ -64,12 +80,25 @@ def examples(readme: str) -> list[Example]:
     command = ' && '.join(s for s in steps if not s.startswith(_SETUP))
     workdir = re.search(r'--workdir=runs/([\w.-]+)', command)
     if workdir is None:
-      raise ValueError(f'README example without --workdir=runs/NAME: {command[:60]}')
-    found.append(Example(workdir.group(1), command, SHARED in command))
-  names = [e.name for e in found]
-  if len(set(names)) != len(names):
-    raise ValueError(f'README examples share a workdir: {names}')
+      raise ValueError(f'{doc}: example without --workdir=runs/NAME: {command[:60]}')
+    found.append(Example(workdir.group(1), command, SHARED in command, doc))
+  _check_unique(found)
   return found
+
+
+def documented(repo: pathlib.Path = bench.REPO) -> list[Example]:
+  """Every example of the documentation (`doc_files`), in its order."""
+  found = [e for path in doc_files(repo)
+           for e in examples(path.read_text(), str(path.relative_to(repo)))]
+  _check_unique(found)
+  return found
+
+
+def _check_unique(found: list[Example]) -> None:
+  names = [e.name for e in found]
+  shared = sorted({f'{e.name} ({e.doc})' for e in found if names.count(e.name) > 1})
+  if shared:
+    raise ValueError(f'examples share a workdir: {shared}')
 
 
 def _strip(paths: list[pathlib.Path]) -> Image.Image:
@@ -138,7 +167,7 @@ def table(records: list[dict]) -> str:
 
 def _write_times(out: pathlib.Path, records: list[dict], order: list[str]) -> None:
   """Merges records into OUT/times.json (a rerun example replaces its old
-  record), in README order, and writes OUT/times.md from it."""
+  record), in documentation order, and writes OUT/times.md from it."""
   path = out / 'times.json'
   old = json.loads(path.read_text())['runs'] if path.is_file() else []
   by_name = {r['name']: r for r in old + records if r['name'] in order}
@@ -156,12 +185,12 @@ def main() -> None:
   parser.add_argument('--skip', default='', help='comma-separated example names')
   parser.add_argument('--pictures_only', action='store_true')
   args = parser.parse_args()
-  everything = examples(README.read_text())
+  everything = documented()
   names = {e.name for e in everything}
   only, skip = ({n for n in s.split(',') if n} for s in (args.only, args.skip))
   if only - names or skip - names:
     sys.exit(f'examples: error: unknown example(s) {sorted((only | skip) - names)}; '
-             f'the README has {sorted(names)}')
+             f'the documentation has {sorted(names)}')
   chosen = [e for e in everything if (not only or e.name in only) and e.name not in skip]
   os.environ['PATH'] = f'{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ["PATH"]}'
   out = bench.REPO / args.out

@@ -16,7 +16,7 @@ largest, solve:1024:100, solve:2048:20, the issue's targets first):
   precision:H:S    benchmarks.precision with tf32 and bf16 against float32
   sweep:H          benchmarks.sweep_batch, K vmapped members against K solves
   memfit[:H]       benchmarks.memory_fit at float32 and bf16 (at 512, 1024 and
-                   2048 px, or H): jaxstyle.memory's estimate against the compiled
+                   2048 px, or H): jaxstyle.app.memory's estimate against the compiled
                    peak, to check the fit made without a GPU
 
 `benchmarks/README.md` says what each column measures. A stage or run that

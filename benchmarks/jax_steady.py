@@ -13,7 +13,8 @@ import time
 import jax
 
 from configs import keras_example
-from jaxstyle import image, objective
+from jaxstyle import image, objective, start
+from jaxstyle.app import config as config_lib
 
 
 def main() -> None:
@@ -29,17 +30,17 @@ def main() -> None:
   config.conv_algorithm = args.conv_algorithm
   content = image.load(args.content, height=args.height)
   style = image.load(args.style, height=args.height)
-  obj = objective.build(config, content, style)
-  x = obj.initial('content')
-  start = time.perf_counter()
-  jax.block_until_ready(obj.value_and_grad(x))
-  first = time.perf_counter() - start
-  jax.block_until_ready(obj.value_and_grad(x))  # warm-up
+  obj = config_lib.make_objective(config, content, style)
+  x = start.initial('content', image.preprocess(content), image.preprocess(style))
+  began = time.perf_counter()
+  jax.block_until_ready(objective.value_and_grad(x, obj))
+  first = time.perf_counter() - began
+  jax.block_until_ready(objective.value_and_grad(x, obj))  # warm-up
   times = []
   for _ in range(args.repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(obj.value_and_grad(x))
-    times.append(time.perf_counter() - start)
+    began = time.perf_counter()
+    jax.block_until_ready(objective.value_and_grad(x, obj))
+    times.append(time.perf_counter() - began)
   steady = statistics.median(times)
   print(json.dumps({'first_call_s': first, 'steady_s_per_eval': steady,
                     'compile_s': first - steady, 'jax_version': jax.__version__}))

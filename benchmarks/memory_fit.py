@@ -1,4 +1,4 @@
-"""`jaxstyle.memory.estimate` against XLA's compiled peak of the solver.
+"""`jaxstyle.app.memory.estimate` against XLA's compiled peak of the solver.
 
 python -m benchmarks.memory_fit [--heights=512,1024,2048] [--precision=P] [--target=FILE]
 
@@ -22,7 +22,9 @@ import ml_collections
 
 from benchmarks import device_probe
 from configs import default, keras_example
-from jaxstyle import memory, objective
+from jaxstyle import objective
+from jaxstyle.app import config as config_lib
+from jaxstyle.app import memory
 
 SHALLOW = ('block1_conv1', 'block2_conv1')
 
@@ -43,10 +45,10 @@ def fit(heights: list[int], precision: str,
     config.precision = precision
     if sharding is not None:
       config.conv_algorithm = 'direct'  # what 'auto' picks on a GPU
-    variables = objective.load_variables(config)
+    variables = device_probe.load_variables(config)
     for remat in (False, True):
       config.remat = remat
-      spec = objective.spec_from(config)
+      spec = config_lib.spec(config)
       for height in heights:
         width = round(device_probe.ASPECT * height)
         peak = device_probe.compiled_peak(config, height, variables, sharding)

@@ -18,7 +18,6 @@ image's PSNR against the reference's final image (RGB 0..255). On a CPU
 DIR/precision.json and DIR/precision.md.
 """
 import argparse
-import functools
 import json
 import math
 import pathlib
@@ -30,22 +29,31 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import keras_example
-from jaxstyle import image, objective, optimize
+from jaxstyle import image, objective, optimize, start, vgg
+from jaxstyle.app import config as config_lib
 from benchmarks import run as bench
 
 
-def _solve(obj: objective.Objective, config, steps: int) -> dict[str, Any]:
-  x0 = obj.initial('content', config.seed, config.init_noise)
-  solver = optimize.make(config.optimizer,
-                         functools.partial(objective.loss_and_terms, spec=obj.spec),
-                         dict(config.optim[config.optimizer]))
+def _loss(x: jax.Array, aux: dict[str, jax.Array], obj: objective.Objective) -> jax.Array:
+  return aux['loss']
+
+
+def _solve(obj: objective.Objective, config, content: np.ndarray, style: np.ndarray,
+           steps: int) -> dict[str, Any]:
+  x0 = start.initial('content', image.preprocess(content), image.preprocess(style),
+                     config.seed, config.init_noise)
+  method, settings = config_lib.optimizer(config)
+  # A new Solver, not optimize.make's cached one: each variant's solve
+  # compiles its own programs, those of the same shapes included.
+  fun = objective.loss_and_terms
+  solver = (optimize.jaxopt_lbfgs(fun, **settings) if method == 'lbfgs' else
+            optimize.from_optax(fun, getattr(optimize, method)(**settings)))
   losses = []
-  start = time.perf_counter()
-  progress = optimize.minimize(solver, lambda x, aux, params: aux['loss'],
-                               x0, obj.params, [0, steps],
+  began = time.perf_counter()
+  progress = optimize.minimize(solver, _loss, x0, obj, [0, steps],
                                lambda p, loss: losses.append(float(loss)))
   return {'x0': x0, 'x': progress.x, 'loss0': losses[0], 'loss': losses[-1],
-          'wall_s': time.perf_counter() - start}
+          'wall_s': time.perf_counter() - began}
 
 
 def _variant(parser: argparse.ArgumentParser, text: str) -> tuple[str, str, float]:
@@ -84,12 +92,13 @@ def main() -> None:
     config = keras_example.get_config()
     config.height, config.precision, config.conv_algorithm = args.height, precision, algorithm
     config.init_noise = noise
-    obj = objective.build(config, content, style)
-    result = _solve(obj, config, args.steps)
+    obj = config_lib.make_objective(config, content, style,
+                                    vgg.load_variables(config.weights))
+    result = _solve(obj, config, content, style, args.steps)
     reference = reference or (obj, result)
     ref_obj, ref_result = reference
-    _, grad = obj.value_and_grad(result['x0'])
-    _, ref_grad = ref_obj.value_and_grad(result['x0'])
+    _, grad = objective.value_and_grad(result['x0'], obj)
+    _, ref_grad = objective.value_and_grad(result['x0'], ref_obj)
     grad, ref_grad = np.asarray(grad, np.float64).ravel(), np.asarray(ref_grad, np.float64).ravel()
     rows.append({
         'variant': f'{precision}/{algorithm}' + (f', init noise {noise:g}' if noise else ''),
@@ -97,7 +106,7 @@ def main() -> None:
         'grad0_rel_error': float(np.linalg.norm(grad - ref_grad) / np.linalg.norm(ref_grad)),
         'grad0_cosine': float(grad @ ref_grad / (np.linalg.norm(grad) * np.linalg.norm(ref_grad))),
         'final_loss_own': result['loss'],
-        'final_loss_reference': float(ref_obj.loss(result['x'])),
+        'final_loss_reference': float(objective.loss(result['x'], ref_obj)),
         'psnr_vs_reference_db': _psnr(image.deprocess_float(result['x'][0]),
                                       image.deprocess_float(ref_result['x'][0])),
         'solve_wall_s': result['wall_s']})

@@ -127,7 +127,7 @@ def jaxopt_counter_leaves() -> dict[str, int]:
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from jaxstyle import optimize  # pylint: disable=g-import-not-at-top
-  solver = optimize.make('lbfgs', lambda x, p: (jnp.sum(x**2), None), {})
+  solver = optimize.make('lbfgs', lambda x, p: (jnp.sum(x**2), None))
   x = jax.ShapeDtypeStruct((1, 8, 8, 3), jnp.float32)
   leaves = jax.tree_util.tree_flatten_with_path((x, optimize.state_shape(solver, x, None)))[0]
   names = [jax.tree_util.keystr(path) for path, _ in leaves]

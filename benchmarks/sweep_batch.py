@@ -5,13 +5,13 @@ python -m benchmarks.sweep_batch --out=DIR [--height=128] [--steps=20] [--ks=1,4
     [--linesearch=NAME]
 
 Both sides solve the same K members (style weights spread over 1e2..1e5,
-seeds 0..K-1, init from the content): the batch with `jaxstyle.batch.solve`
+seeds 0..K-1, init from the content): the batch with `jaxstyle.app.batch.solve`
 (one compile), the sequence with `jaxstyle.optimize.minimize` one member after
 another (one compile, reused). Sides alternate per K, the batch first. Writes
 DIR/sweep_batch.json and DIR/sweep_batch.md.
 """
 import argparse
-import functools
+import dataclasses
 import json
 import pathlib
 import time
@@ -20,19 +20,27 @@ import jax
 import numpy as np
 
 from configs import default
-from jaxstyle import batch, image, objective, optimize
+from jaxstyle import image, optimize, start
+from jaxstyle.app import batch
+from jaxstyle.app import config as config_lib
 from benchmarks import run as bench
 
 CONTENT, STYLE = bench.CONTENT, bench.STYLE
 
 
-def _members(obj: objective.Objective, config, k: int):
+def _members(config, content: np.ndarray, style: np.ndarray, k: int):
   weights, starts = [], []
+  content, style = image.preprocess(content), image.preprocess(style)
   for i, style_weight in enumerate(np.logspace(2, 5, k)):
     config.loss.style_weight = float(style_weight)
-    weights.append(objective.weights_from(config))
-    starts.append(obj.initial('content', i))
+    weights.append(config_lib.weights(config))
+    starts.append(start.initial('content', content, style, i))
   return weights, starts
+
+
+def _nothing(x, aux, obj) -> float:
+  """The sequential side's report: nothing read back but the step's end."""
+  return 0.0
 
 
 def _timed(solve) -> dict[str, float]:
@@ -63,13 +71,12 @@ def main() -> None:
   config.optim.lbfgs.linesearch = args.linesearch
   content = image.load(CONTENT, height=args.height)
   style = image.load(STYLE, height=args.height)
-  obj = objective.build(config, content, style)
-  solver = optimize.make('lbfgs', functools.partial(objective.loss_and_terms, spec=obj.spec),
-                         dict(config.optim.lbfgs))
+  obj = config_lib.make_objective(config, content, style)
+  solver = optimize.make('lbfgs', **dict(config.optim.lbfgs))
   at = [0, 1, args.steps]
   rows = []
   for k in (int(v) for v in args.ks.split(',')):
-    weights, starts = _members(obj, config, k)
+    weights, starts = _members(config, content, style, k)
 
     def batched(callback):
       batch.solve(obj, weights, starts, solver, at, callback)
@@ -78,8 +85,8 @@ def main() -> None:
       step = 0
       for w, x0 in zip(weights, starts):
         shifted = lambda p, v, step=step: callback(p._replace(step=p.step + step), v)
-        progress = optimize.minimize(solver, lambda x, aux, p: 0.0, x0,
-                                     obj.params._replace(weights=w), at, shifted)
+        progress = optimize.minimize(solver, _nothing, x0,
+                                     dataclasses.replace(obj, weights=w), at, shifted)
         jax.block_until_ready(progress.x)
         step += args.steps
 
