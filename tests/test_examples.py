@@ -1,5 +1,6 @@
-"""Tests for benchmarks.examples, and that every README example command is a
-valid run: its flags parse and its config passes validation."""
+"""Tests for benchmarks.examples, and that every example command of the
+documentation (README.md, docs/*.md) is a valid run: its flags parse and its
+config passes validation."""
 
 import shlex
 
@@ -10,9 +11,9 @@ from PIL import Image
 import pytest
 
 from benchmarks import examples
-from jaxstyle import sweep, validation
+from jaxstyle.app import sweep, validation
 
-README_EXAMPLES = examples.examples(examples.README.read_text())
+DOC_EXAMPLES = examples.documented()
 
 
 def _config(command: str):
@@ -27,16 +28,16 @@ def _config(command: str):
   return args[2], values.config, values.workdir
 
 
-def test_readme_has_an_example_per_section():
-  names = [e.name for e in README_EXAMPLES]
+def test_docs_have_an_example_per_section():
+  names = [e.name for e in DOC_EXAMPLES]
   for name in ('default', 'original_colors', 'color_transfer', 'normal_init', 'blend',
                'masks', 'multiscale', 'print', 'normalized', 'contents', 'video', 'ratio',
                'fig1_content', 'fig1_style', 'fig3'):
     assert name in names
 
 
-@pytest.mark.parametrize('example', README_EXAMPLES, ids=lambda e: e.name)
-def test_readme_example_is_a_valid_run(example, tmp_path, monkeypatch):
+@pytest.mark.parametrize('example', DOC_EXAMPLES, ids=lambda e: e.name)
+def test_documented_example_is_a_valid_run(example, tmp_path, monkeypatch):
   module, config, workdir = _config(example.command)
   assert workdir == f'runs/{example.name}'
   assert example.shared == any('../shared/' in str(v) for v in _strings(config.to_dict()))
@@ -83,6 +84,34 @@ def test_examples_drop_setup_steps_and_read_table_rows():
 def test_examples_refuses_ambiguous_readme(readme, message):
   with pytest.raises(ValueError, match=message):
     examples.examples(readme)
+
+
+def _docs(repo, files):
+  for name, text in files.items():
+    (repo / name).parent.mkdir(parents=True, exist_ok=True)
+    (repo / name).write_text(text)
+
+
+def _block(name):
+  return f'```sh\npython -m jaxstyle.main --config c.py --workdir=runs/{name}\n```\n'
+
+
+def test_docs_are_read_readme_guide_sweeps_then_the_rest_sorted(tmp_path):
+  _docs(tmp_path, {'README.md': _block('a'), 'docs/zeta.md': _block('z'),
+                   'docs/sweeps.md': _block('s'), 'docs/guide.md': _block('g'),
+                   'docs/alpha.md': _block('b'), 'docs/examples/times.md': _block('t')})
+  assert [p.relative_to(tmp_path).as_posix() for p in examples.doc_files(tmp_path)] == [
+      'README.md', 'docs/guide.md', 'docs/sweeps.md', 'docs/alpha.md', 'docs/zeta.md']
+  got = examples.documented(tmp_path)
+  assert [(e.name, e.doc) for e in got] == [
+      ('a', 'README.md'), ('g', 'docs/guide.md'), ('s', 'docs/sweeps.md'),
+      ('b', 'docs/alpha.md'), ('z', 'docs/zeta.md')]
+
+
+def test_docs_refuse_a_workdir_in_two_files(tmp_path):
+  _docs(tmp_path, {'README.md': _block('a'), 'docs/guide.md': _block('a')})
+  with pytest.raises(ValueError, match=r'share a workdir.*a \(docs/guide.md\)'):
+    examples.documented(tmp_path)
 
 
 def _png(path, height, width, value):
