@@ -44,7 +44,7 @@ def get_config() -> ml_collections.ConfigDict:
   # 'content', 'style', 'uniform' (alias 'noise'), 'normal' or an image path.
   config.init = 'content'
   config.init_noise = 0.0  # blend of the init with seeded uniform noise, 0..1
-  config.seed = 0
+  config.seed = 0  # of the init noise and of the 'sliced' loss's random directions
   config.original_colors = False  # final.png keeps the content's chroma
   config.color_transfer = False  # style recoloured to the content's mean/covariance
   config.pooling = 'avg'  # 'max' or 'avg' (the paper's)
@@ -62,7 +62,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.loss.style_layers = STYLE_LAYERS
   config.loss.style_layer_weights = ml_collections.config_dict.placeholder(tuple)
   config.loss.content_weight = 1.0
-  config.loss.style_weight = 1e4
+  # β; unset: the style loss's own (gram 1e4; the others 1e8-2e8, jaxstyle/style.py).
+  config.loss.style_weight = ml_collections.config_dict.placeholder(float)
+  # How the style statistics are compared: 'gram' (the paper), 'mean_std',
+  # 'w2', 'histogram', 'sliced' or 'mrf' (jaxstyle/style.py).
+  config.loss.style_loss = 'gram'
+  config.loss.sliced_projections = ml_collections.config_dict.placeholder(int)  # None: C
   config.loss.tv_weight = 0.0
   config.loss.tv_power = 1.25
   # Each content and style term's gradient into its layer's features divided
@@ -74,6 +79,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim.lbfgs = dict(history_size=10, linesearch='strong_wolfe', max_linesearch=20)
   config.optim.optax_lbfgs = dict(history_size=10, max_linesearch=20)
   config.optim.adam = dict(learning_rate=10.0, b1=0.9, b2=0.999, eps=1e-8)
+  # Stop early once the loss falls by less than tol (relative) over tol_window
+  # steps; 0: run every step.
+  config.optim.tol = 0.0
+  config.optim.tol_window = 10
+  # Adam: show and save the exponential moving average of the iterates with
+  # this decay (bias-corrected); 0: the iterates themselves.
+  config.optim.avg_decay = 0.0
 
   config.log_every = 10  # metrics.jsonl line and progress; 0: first and last only
   # Per-term gradient norms in the metrics: about one more gradient evaluation

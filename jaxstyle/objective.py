@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import checks, image, losses, settings, vgg
+from jaxstyle import checks, image, losses, settings, style, vgg
 from jaxstyle.errors import InputError
 from jaxstyle.settings import CONV_ALGORITHMS, PRECISIONS, TERMS  # noqa: F401 (re-exported)
 
@@ -42,8 +42,23 @@ class Spec:
   # Each content and style term's gradient into its layer's features has L1
   # norm equal to the term's weight (losses.normalize_gradient).
   normalize_gradients: bool = False
+  style_loss: str = 'gram'  # one of style.KINDS
+  sliced_projections: int | None = None  # 'sliced': directions per evaluation (None: C)
   extra_layers: tuple[str, ...] = ()  # computed for the extra terms only
   extra_terms: tuple[tuple[str, TermFn], ...] = ()  # (name, fn), in report order
+
+  @property
+  def min_side(self) -> int:
+    """Smallest image side (px) the layers need: a position each, and a 3x3
+    patch at the style layers for 'mrf'."""
+    patch = min_side(self.style_layers, 3) if self.style_loss == 'mrf' else 1
+    return max(min_side(self.layers), patch)
+
+  @property
+  def style_kind(self) -> style.StyleLoss:
+    if self.style_loss == 'sliced':
+      return style.sliced(self.sliced_projections)
+    return style.KINDS[self.style_loss]
 
   @property
   def model(self) -> vgg.VGG19:
@@ -94,11 +109,14 @@ class Weights(NamedTuple):
   tv_power: jax.Array
   style_blend: jax.Array  # (S,), each style image's share of the style loss; sum 1
   extra: dict[str, jax.Array]  # extra term name -> its weight
+  key: jax.Array  # uint32 (2,), of random style statistics ('sliced'); at_step folds in the step
 
 
 class StyleTargets(NamedTuple):
   """What the loss compares the output's features with, stacked over S style images."""
-  grams: dict[str, jax.Array]  # layer -> each style image's Gram per position, (S, C, C)
+  # layer -> each style image's statistics (style.StyleLoss.target), leading axis S;
+  # for 'gram' its Gram per position, (S, C, C).
+  stats: dict[str, Any]
   # layer -> each style's weights of the layer's positions, (S, H_l, W_l) in 0..1;
   # None: every style everywhere.
   masks: dict[str, jax.Array] | None
@@ -126,10 +144,17 @@ def _terms(x: jax.Array, obj: Objective) -> dict[str, jax.Array]:
                                      spec.normalization)
                  for l in spec.content_layers), zero)
   masks = obj.style.masks
-  per_layer = {f'style/{l}': w.style_layers[i] * losses.blended_style_loss(
-      normalized(feats[l], w.style * w.style_layers[i]), obj.style.grams[l], w.style_blend,
-      normalization=spec.normalization, image_hw=x.shape[1:3],
-      masks=None if masks is None else masks[l])
+  kind, blend = spec.style_kind, w.style_blend
+
+  def layer_term(i: int, l: str) -> jax.Array:
+    f = normalized(feats[l], w.style * w.style_layers[i])
+    key = jax.random.fold_in(w.key, i) if kind.random else None
+    return sum(blend[s] * kind.distance(
+        f, jax.tree.map(lambda a: a[s], obj.style.stats[l]),
+        None if masks is None else masks[l][s], key, spec.normalization, x.shape[1:3])
+               for s in range(blend.shape[0]))
+
+  per_layer = {f'style/{l}': w.style_layers[i] * layer_term(i, l)
                for i, l in enumerate(spec.style_layers)}
   style = sum(per_layer.values(), zero)
   tv = losses.tv_loss(x, w.tv_power)
@@ -196,24 +221,25 @@ def terms_and_grad_norms(x: jax.Array, obj: Objective) -> dict[str, jax.Array]:
 
 
 @functools.partial(jax.jit, static_argnames=('content_layers', 'style_layers', 'pooling',
-                                             'precision'))
+                                             'precision', 'style_loss'))
 def targets(variables: Any, x: jax.Array, content_layers: Sequence[str] = (),
-            style_layers: Sequence[str] = (), pooling: str = 'avg',
-            precision: str = 'highest') -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+            style_layers: Sequence[str] = (), pooling: str = 'avg', precision: str = 'highest',
+            style_loss: str = 'gram') -> tuple[dict[str, jax.Array], dict[str, Any]]:
   """What an objective compares with: x's features at `content_layers`,
-  {layer: (1, H_l, W_l, C)}, and its Grams per position (losses.style_target)
-  at `style_layers`, {layer: (C, C)}. x: (1, H, W, 3) network input."""
+  {layer: (1, H_l, W_l, C)}, and its style statistics (style.KINDS[style_loss].target)
+  at `style_layers`; for 'gram' its Gram per position, {layer: (C, C)}.
+  x: (1, H, W, 3) network input."""
   model = _model(pooling, precision)
   features = model.apply(variables, x, layers=tuple(dict.fromkeys((*content_layers,
                                                                    *style_layers))))
   with jax.default_matmul_precision(_JAX_PRECISION[precision]):
-    grams = {l: losses.style_target(features[l]) for l in style_layers}
-  return {l: features[l] for l in content_layers}, grams
+    stats = {l: style.KINDS[style_loss].target(features[l]) for l in style_layers}
+  return {l: features[l] for l in content_layers}, stats
 
 
-def min_side(layers: Sequence[str]) -> int:
-  """Smallest image side (px) for which every layer keeps at least one position."""
-  return max((2**vgg.downsampling(l) for l in layers), default=1)
+def min_side(layers: Sequence[str], positions: int = 1) -> int:
+  """Smallest image side (px) for which every layer keeps `positions` positions a side."""
+  return max((positions * 2**vgg.downsampling(l) for l in layers), default=1)
 
 
 def pooled_mask(mask: np.ndarray, layer: str) -> np.ndarray:
@@ -241,18 +267,38 @@ def with_content(obj: Objective, content: np.ndarray) -> Objective:
   content features computed, the style targets shared."""
   spec = obj.spec
   features, _ = targets(obj.variables, image.preprocess(content), spec.content_layers,
-                        spec.style_layers, pooling=spec.pooling, precision=spec.precision)
+                        spec.style_layers, pooling=spec.pooling, precision=spec.precision,
+                        style_loss=spec.style_loss)
   if any(features[l].shape != obj.content[l].shape for l in features):
     raise InputError(f'content image is {content.shape[1]}x{content.shape[0]} px, not the '
                      "size of the objective's content image")
   return dataclasses.replace(obj, content=features)
 
 
+def _stacked(stats: list[Any], layer: str) -> Any:
+  """Per-style statistics stacked along a leading axis; statistics of a size
+  that depends on the style image's ('histogram', 'sliced', 'mrf') need
+  style images of one size."""
+  shapes = {tuple(np.shape(a) for a in jax.tree.leaves(st)) for st in stats}
+  if len(shapes) > 1:
+    raise InputError(f'the style images give {layer} statistics of different sizes; this '
+                     'style loss needs style images of one size (set one style_scale)')
+  return jax.tree.map(lambda *a: jnp.stack(a), *stats)
+
+
+def at_step(obj: Objective, step: int | jax.Array) -> Objective:
+  """obj with its key folded with `step`: the random directions of 'sliced'
+  drawn afresh at each step, reproducibly (keys of any leading batch shape)."""
+  fold = jnp.vectorize(lambda k: jax.random.fold_in(k, step), signature='(2)->(2)')
+  return dataclasses.replace(obj, weights=obj.weights._replace(key=fold(obj.weights.key)))
+
+
 def _spec(s: dict[str, Any]) -> Spec:
   return Spec(content_layers=tuple(s['content_layers']), style_layers=tuple(s['style_layers']),
               normalization=s['normalization'], pooling=s['pooling'], precision=s['precision'],
               remat=s['remat'], winograd=_resolve_winograd(s['conv_algorithm'], s['precision']),
-              normalize_gradients=s['normalize_gradients'],
+              normalize_gradients=s['normalize_gradients'], style_loss=s['style_loss'],
+              sliced_projections=s['sliced_projections'],
               extra_layers=tuple(s['extra_layers']),
               extra_terms=tuple((n, fn) for n, (_, fn) in (s['extra_terms'] or {}).items()))
 
@@ -284,8 +330,12 @@ def _weights(s: dict[str, Any], n_styles: int) -> Weights:
   blend = np.asarray(s['style_blend_weights'] or (1.0,) * n_styles, np.float64)
   f32 = lambda v: jnp.asarray(v, jnp.float32)
   extra = {name: f32(weight) for name, (weight, _) in (s['extra_terms'] or {}).items()}
-  return Weights(*map(f32, (s['content_weight'], s['style_weight'], layer_weights,
-                            s['tv_weight'], s['tv_power'], blend / blend.sum())), extra)
+  beta = s['style_weight']
+  if beta is None:
+    beta = style.KINDS[s['style_loss']].weight
+  return Weights(*map(f32, (s['content_weight'], beta, layer_weights,
+                            s['tv_weight'], s['tv_power'], blend / blend.sum())), extra,
+                 key=jax.random.PRNGKey(s['seed']))
 
 
 def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
@@ -309,7 +359,7 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
   styles = list(style) if isinstance(style, (list, tuple)) else [style]
   s = settings.check(kwargs, len(styles), tuple(np.shape(content)[:2]))
   spec = _spec(s)
-  need = min_side(spec.layers)
+  need = spec.min_side
   names = ['style'] if len(styles) == 1 else [f'style {i + 1}' for i in range(len(styles))]
   for name, rgb in zip(['content', *names], [content, *styles]):
     if np.ndim(rgb) != 3 or np.shape(rgb)[2] != 3:
@@ -330,10 +380,11 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
     masks = {l: jnp.asarray(np.stack(m)) for l, m in masks.items()}
   # One set of static arguments: one compile serves the content and the styles of its size.
   at = lambda rgb: targets(variables, image.preprocess(rgb), spec.content_layers,
-                           spec.style_layers, pooling=spec.pooling, precision=spec.precision)
-  grams = [at(rgb)[1] for rgb in styles]
+                           spec.style_layers, pooling=spec.pooling, precision=spec.precision,
+                           style_loss=spec.style_loss)
+  stats = [at(rgb)[1] for rgb in styles]
   return Objective(
       variables=variables, content=at(content)[0],
-      style=StyleTargets(grams={l: jnp.stack([g[l] for g in grams]) for l in spec.style_layers},
+      style=StyleTargets(stats={l: _stacked([st[l] for st in stats], l) for l in spec.style_layers},
                          masks=masks),
       weights=_weights(s, len(styles)), spec=spec)

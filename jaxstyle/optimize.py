@@ -28,19 +28,28 @@ Fun = Callable[[jax.Array, Any], tuple[jax.Array, Any]]
 Report = Callable[[jax.Array, Any, Any], Any]
 
 
+def _iterate(x: jax.Array, state: Any) -> jax.Array:
+  return x
+
+
 class Solver(NamedTuple):
   """Pure functions, jit-safe: init(x, params) -> state; update(x, state,
   params) -> (x, state); aux(x, state, params) -> fun's aux at x, read from
-  the state where the solver keeps its last evaluation, else computed."""
+  the state where the solver keeps its last evaluation, else computed;
+  output(x, state) -> the image to show (x, or the average of the iterates)."""
   init: Callable[[jax.Array, Any], Any]
   update: Callable[[jax.Array, Any, Any], tuple[jax.Array, Any]]
   aux: Callable[[jax.Array, Any, Any], Any]
+  output: Callable[[jax.Array, Any], jax.Array] = _iterate
 
 
 def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'strong_wolfe',
-                 max_linesearch: int = 20) -> Solver:
+                 max_linesearch: int = 20, *, refresh: bool = False) -> Solver:
   """jaxopt.LBFGS, the design's default. Runs every step it is asked (no tol
-  stop); its state keeps fun's aux at x, so reporting it costs nothing."""
+  stop); its state keeps fun's aux at x, so reporting it costs nothing.
+  refresh: evaluate fun at each step's start again, for params that change
+  between steps (objective.at_step: directions drawn afresh); one more
+  evaluation per step."""
   value_and_grad = jax.jit(jax.value_and_grad(fun, has_aux=True))
   # jaxopt's line searches start by evaluating fun's aux at their start point,
   # a forward pass per step (a TODO in jaxopt's zoom_linesearch.py). The start
@@ -68,6 +77,9 @@ def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'strong_wol
     return state._replace(gamma=1.0 / jnp.maximum(rms, 1e-12))
 
   def update(x, state, params):
+    if refresh:
+      (value, aux), grad = value_and_grad(x, params)
+      state = state._replace(value=value, aux=aux, grad=grad)
     return tuple(solver.update(x, state, params, (state.value, state.aux)))
 
   return Solver(init=init, update=update, aux=lambda x, state, params: state.aux)
@@ -106,25 +118,50 @@ def adam(learning_rate: float = 10.0, b1: float = 0.9, b2: float = 0.999,
 _OPTAX = {'optax_lbfgs': optax_lbfgs, 'adam': adam}
 
 
+def averaged(solver: Solver, decay: float) -> Solver:
+  """`solver` whose output is the exponential moving average of its iterates,
+  bias-corrected (crowsonkb's --avg-decay): avg = Σ_t decay^(T-t) (1 - decay) x_t
+  / (1 - decay^T). The average lives in the state, so it is checkpointed."""
+  def init(x, params):
+    return solver.init(x, params), jnp.zeros_like(x), jnp.ones((), x.dtype)
+
+  def update(x, state, params):
+    inner, average, weight = state
+    x, inner = solver.update(x, inner, params)
+    return x, (inner, decay * average + (1.0 - decay) * x, decay * weight)
+
+  def output(x, state):
+    _, average, weight = state
+    return jnp.where(weight < 1.0, average / (1.0 - weight), x)
+
+  return Solver(init=init, update=update, output=output,
+                aux=lambda x, state, params: solver.aux(x, state[0], params))
+
+
 @functools.cache
 def _make(method: str | optax.GradientTransformation, fun: Fun,
           settings: tuple[tuple[str, Any], ...]) -> Solver:
+  settings = dict(settings)
+  decay = settings.pop('avg_decay', 0.0)
   if not isinstance(method, str):
-    return from_optax(fun, method)
-  if method == 'lbfgs':
-    return jaxopt_lbfgs(fun, **dict(settings))
-  if method in _OPTAX:
-    return from_optax(fun, _OPTAX[method](**dict(settings)))
-  raise InputError(f'optimizer must be one of {", ".join(OPTIMIZERS)} or an optax '
-                   f'GradientTransformation; got {method!r}')
+    solver = from_optax(fun, method)
+  elif method == 'lbfgs':
+    solver = jaxopt_lbfgs(fun, **settings)
+  elif method in _OPTAX:
+    solver = from_optax(fun, _OPTAX[method](**settings))
+  else:
+    raise InputError(f'optimizer must be one of {", ".join(OPTIMIZERS)} or an optax '
+                     f'GradientTransformation; got {method!r}')
+  return averaged(solver, decay) if decay else solver
 
 
 def make(method: str | optax.GradientTransformation = 'lbfgs', fun: Fun | None = None,
          **settings: Any) -> Solver:
   """The solver `method` ('lbfgs', 'optax_lbfgs', 'adam' with their keyword
   settings, or any optax GradientTransformation) of fun (default
-  objective.loss_and_terms). Cached: the same arguments give the same Solver,
-  whose programs `minimize` compiles once."""
+  objective.loss_and_terms); `avg_decay` in (0, 1) makes its output the
+  average of the iterates (`averaged`). Cached: the same arguments give the
+  same Solver, whose programs `minimize` compiles once."""
   try:
     return _make(method, fun or objective.loss_and_terms, tuple(sorted(settings.items())))
   except TypeError as e:
@@ -159,9 +196,15 @@ def _aux(x: jax.Array, aux: Any, params: Any) -> Any:
   return aux
 
 
+def unchanged(params: Any, step: int) -> Any:
+  """minimize's default at_step: the same params at every step."""
+  return params
+
+
 def minimize(solver: Solver, report: Report, x0: jax.Array, params: Any, at: Sequence[int],
              callback: Callable[[Progress, Any], None], start: Progress | None = None,
-             interrupted: Callable[[], bool] = lambda: False) -> Progress:
+             interrupted: Callable[[], bool] = lambda: False,
+             at_step: Callable[[Any, int], Any] = unchanged) -> Progress:
   """Runs `solver` from x0 (or from `start`) to step at[-1].
 
   At each step in `at` (increasing, from 0) calls callback(progress,
@@ -169,27 +212,31 @@ def minimize(solver: Solver, report: Report, x0: jax.Array, params: Any, at: Seq
   `start.step` are skipped. Steps are dispatched asynchronously and nothing is
   read back in between, so the host waits on the device only where the
   callback reads. If `interrupted()` turns true, returns the progress so far,
-  consistent and ready to checkpoint. `report` must be a module-level
-  function (or another long-lived one): the programs are cached per report.
+  consistent and ready to checkpoint. Step k runs with at_step(params, k)
+  (objective.at_step: random directions drawn afresh per step). `report` must
+  be a module-level function (or another long-lived one): the programs are
+  cached per report.
   """
   init, update, values = _programs(solver, report)
   if start is None:
     x = jnp.array(x0, copy=True)  # the caller keeps x0: the steps donate x
-    start = Progress(0, x, init(x, params))
+    start = Progress(0, x, init(x, at_step(params, 0)))
   else:
     at = [s for s in at if s > start.step]
   step, x, state = start
+  current = at_step(params, max(step - 1, 0))
   if at and step < at[-1]:
     # Lowering needs only shapes, so the step compiles while the device runs
     # init, and the first update finds it in jit's cache.
-    update.lower(x, state, params).compile()
+    update.lower(x, state, current).compile()
   for stop in at:
     while step < stop:
       if interrupted():
         return Progress(step, x, state)
-      x, state = update(x, state, params)
+      current = at_step(params, step)
+      x, state = update(x, state, current)
       step += 1
-    callback(Progress(step, x, state), values(x, state, params))
+    callback(Progress(step, x, state), values(x, state, current))
   return Progress(step, x, state)
 
 
@@ -201,12 +248,16 @@ def solve(x0: jax.Array, obj: Any, *, method: str | optax.GradientTransformation
 
   method: 'lbfgs' (jaxopt, with `settings` history_size, linesearch,
   max_linesearch), 'optax_lbfgs' (history_size, max_linesearch), 'adam'
-  (learning_rate, b1, b2, eps) or an optax GradientTransformation.
-  Returns the image and the history: {'step', and every term of
-  objective.terms as a float} at step 0, every `log_every` steps and the
-  last, each also passed to callback(step, x, terms). A second solve of
-  another objective with the same shapes and settings compiles nothing.
+  (learning_rate, b1, b2, eps) or an optax GradientTransformation; any of
+  them with avg_decay (the average of the iterates is returned). Returns the
+  image and the history: {'step', and every term of objective.terms as a
+  float} at step 0, every `log_every` steps and the last, each also passed to
+  callback(step, x, terms). A second solve of another objective with the
+  same shapes and settings compiles nothing.
   """
+  random = obj.spec.style_kind.random
+  if random and method == 'lbfgs':
+    settings = {'refresh': True, **settings}
   solver = make(method, **settings)
 
   def record(progress: Progress, values: Any) -> None:
@@ -216,8 +267,9 @@ def solve(x0: jax.Array, obj: Any, *, method: str | optax.GradientTransformation
       callback(progress.step, progress.x, values)
 
   history: list[dict[str, float]] = []
-  x = minimize(solver, _aux, x0, obj, at=stops(steps, (log_every,)), callback=record).x
-  return x, history
+  done = minimize(solver, _aux, x0, obj, at=stops(steps, (log_every,)), callback=record,
+                  at_step=objective.at_step if random else unchanged)
+  return solver.output(done.x, done.state), history
 
 
 def state_shape(solver: Solver, x0: jax.Array, params: Any) -> Any:

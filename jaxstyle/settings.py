@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxstyle import checks, losses, vgg
+from jaxstyle import checks, losses, style, vgg
 from jaxstyle.errors import InputError
 
 # The terms every objective reports; `objective.terms` adds 'style/<layer>' and extra terms.
@@ -22,7 +22,10 @@ DEFAULTS: dict[str, Any] = dict(
     style_layers=('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1',
                   'block5_conv1'),  # the paper's conv1_1 .. conv5_1
     content_weight=1.0,  # α
-    style_weight=1e4,  # β
+    style_weight=None,  # β; None: the style loss's own (style.KINDS[...].weight; gram: 1e4)
+    style_loss='gram',  # one of style.KINDS: gram, mean_std, w2, histogram, sliced, mrf
+    sliced_projections=None,  # 'sliced': random directions per evaluation; None: C
+    seed=0,  # of the random directions ('sliced'), drawn afresh at each step
     style_layer_weights=None,  # w_l, one per style layer; None: 1/L each
     tv_weight=0.0,  # γ, total variation
     tv_power=1.25,  # TV is Σ((Δx²+Δy²)^power), power ≥ 1
@@ -82,7 +85,8 @@ def check(settings: Mapping[str, Any], n_styles: int = 1,
   if not s['content_layers'] and not s['style_layers']:
     checks.fail('style_layers', 'content_layers and style_layers are both empty')
   for name in ('content_weight', 'style_weight', 'tv_weight'):
-    checks.number(name, s[name])
+    if s[name] is not None or name != 'style_weight':
+      checks.number(name, s[name])
   checks.number('tv_power', s['tv_power'], low=1.0)
   layer_weights = s['style_layer_weights']
   if layer_weights is not None:
@@ -93,6 +97,13 @@ def check(settings: Mapping[str, Any], n_styles: int = 1,
                   f'{len(s["style_layers"])} style layers')
     for w in layer_weights:
       checks.number('style_layer_weights', w)
+  checks.choice('style_loss', s['style_loss'], tuple(style.KINDS))
+  if s['sliced_projections'] is not None:
+    checks.integer('sliced_projections', s['sliced_projections'], 1, 4096)
+  checks.integer('seed', s['seed'], 0)
+  if s['style_masks'] is not None and not style.KINDS[s['style_loss']].masks:
+    checks.fail('style_masks', f"style_loss {s['style_loss']!r} has no masked form (a "
+                'patch matches the whole style image); leave style_masks unset')
   checks.choice('pooling', s['pooling'], vgg.POOLINGS)
   checks.choice('precision', s['precision'], PRECISIONS)
   checks.choice('conv_algorithm', s['conv_algorithm'], CONV_ALGORITHMS)

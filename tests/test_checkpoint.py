@@ -154,3 +154,18 @@ def test_changed_config_refuses_to_resume_unless_told(uninterrupted, tmp_path):
   _, err = proc.communicate()
   assert proc.returncode == 0, err
   assert _final_state(tmp_path)[0] == 2
+
+
+def test_random_directions_resume_bit_for_bit(tmp_path):
+  """'sliced' draws its directions from (seed, step): a run checkpointed at
+  step 3 and continued to 6 ends where a 6-step run ends."""
+  sliced = ('--config.loss.style_loss=sliced', '--config.steps={}')
+  run = lambda workdir, steps: subprocess.run(
+      [sys.executable, '-m', 'jaxstyle.main', *ARGS, sliced[0], sliced[1].format(steps),
+       f'--workdir={workdir}'], cwd=ROOT, capture_output=True, text=True, timeout=600)
+  for workdir, steps in ((tmp_path / 'whole', 6), (tmp_path / 'parts', 3), (tmp_path / 'parts', 6)):
+    result = run(workdir, steps)
+    assert result.returncode == 0, result.stderr
+  whole, parts = _final_state(tmp_path / 'whole'), _final_state(tmp_path / 'parts')
+  assert whole[0] == parts[0] == 6
+  np.testing.assert_array_equal(whole[1], parts[1])

@@ -157,6 +157,10 @@ BAD = {
     'missing mask': (['--config.style_masks=("/nonexistent/m.png",)'], 'style_masks'),
     'too many scales': (['--config.scales=3', '--config.scale_factor=2'], 'config.scales'),
     'bad output bits': (['--config.output_bits=12'], 'config.output_bits'),
+    'unknown style loss': (['--config.loss.style_loss=gatys'], 'config.loss.style_loss'),
+    'mrf with masks': (['--config.loss.style_loss=mrf', '--config.style_masks=("{content}",)'],
+                       'config.style_masks: style_loss'),
+    'averaging without adam': (['--config.optim.avg_decay=0.9'], 'config.optim.avg_decay'),
 }
 
 
@@ -231,3 +235,36 @@ def test_numerical_failure_exits_4(overrides, expected,
   bad = line.split(': ')[3].split(' not finite')[0].split(', ')
   assert 'loss' in bad, line
   assert not (tmp_path / 'final.png').exists()
+
+
+def test_a_run_stops_when_the_loss_stops_falling(images, tmp_path):
+  """optim.tol: the loss falls by less than 90 % over 2 steps long before step
+  40; the run ends there, says so in metrics.jsonl and writes its outputs."""
+  workdir = tmp_path / 'run'
+  result = cli('--config', 'configs/default.py', f'--config.content={images["content"]}',
+               f'--config.style={images["style"]}', '--config.height=32', '--config.steps=40',
+               '--config.log_every=0', '--config.optim.tol=0.9', '--config.optim.tol_window=2',
+               '--config.tensorboard=False', f'--workdir={workdir}')
+  assert result.returncode == 0, result.stderr
+  lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  last = lines[-1]
+  assert last.get('converged') is True and last['step'] < 40
+  assert 'converged at step' in result.stderr
+  previous = {l['step']: l['loss'] for l in lines}
+  assert (workdir / 'final.png').exists() and (workdir / 'checkpoint.npz').exists()
+  assert last['step'] % 2 == 0 and last['loss'] <= previous.get(last['step'] - 2, np.inf)
+
+
+def test_adam_with_iterate_averaging_saves_the_average(images, tmp_path):
+  args = ('--config', 'configs/default.py', f'--config.content={images["content"]}',
+          f'--config.style={images["style"]}', '--config.height=32', '--config.steps=3',
+          '--config.optimizer=adam', '--config.tensorboard=False')
+  plain, averaged = tmp_path / 'plain', tmp_path / 'averaged'
+  for workdir, extra in ((plain, ()), (averaged, ('--config.optim.avg_decay=0.5',))):
+    result = cli(*args, *extra, f'--workdir={workdir}')
+    assert result.returncode == 0, result.stderr
+  # Same iterates (the average does not feed back), another saved image.
+  same = lambda name: [json.loads(l)['loss'] for l in (name / 'metrics.jsonl').read_text()
+                       .splitlines()]
+  assert same(plain) == same(averaged)
+  assert (plain / 'final.png').read_bytes() != (averaged / 'final.png').read_bytes()

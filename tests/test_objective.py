@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from configs import default, keras_example
-from jaxstyle import checks, image, losses, objective, optimize, settings, start, vgg
+from jaxstyle import checks, image, losses, objective, optimize, settings, start, style, vgg
 from jaxstyle.app import config as config_lib
 from jaxstyle.app import outputs
 from jaxstyle.errors import InputError
@@ -351,7 +351,7 @@ def test_normalized_gradients_are_each_terms_unit_l1_gradient_times_its_weight(v
       feats['block2_conv2'], plain.content['block2_conv2']))
   for layer, layer_weight in zip(LAYERS['style_layers'], (0.25, 0.75)):
     push[layer] += 30.0 * layer_weight * unit(jax.grad(losses.blended_style_loss)(
-        feats[layer], plain.style.grams[layer], plain.weights.style_blend))
+        feats[layer], plain.style.stats[layer], plain.weights.style_blend))
   expected, = backward(push)
   np.testing.assert_allclose(grad, expected, rtol=1e-4,
                              atol=1e-5 * float(jnp.abs(expected).max()))
@@ -505,3 +505,44 @@ def test_the_defaults_are_the_model_and_the_default_configs():
   config_only = ('style_masks', 'extra_terms', 'extra_layers')
   assert config_lib.objective_settings(default.get_config()) == {
       k: v for k, v in settings.DEFAULTS.items() if k not in config_only}
+
+
+@pytest.mark.parametrize('kind', sorted(style.KINDS))
+def test_each_style_loss_is_its_distance_blended_over_the_style_images(variables, kind):
+  layers = ('block1_conv1', 'block2_conv1')
+  content, styles = _rgb(0), [_rgb(1), _rgb(2)]
+  obj = objective.make(content, styles, variables=variables, style_layers=layers,
+                       content_layers=(), style_loss=kind, style_blend_weights=(1.0, 3.0),
+                       style_layer_weights=(0.5, 2.0))
+  x = image.preprocess(_rgb(3))
+  terms = objective.terms(x, obj)
+  model = vgg.VGG19()
+  f = model.apply(variables, x, layers=layers)
+  loss = style.KINDS[kind]
+  for i, (layer, w_l) in enumerate(zip(layers, (0.5, 2.0))):
+    key = jax.random.fold_in(obj.weights.key, i) if loss.random else None
+    want = sum(blend * loss.distance(
+        f[layer], loss.target(model.apply(variables, image.preprocess(s), layers=layers)[layer]),
+        None, key, 'gatys', x.shape[1:3]) for blend, s in zip((0.25, 0.75), styles))
+    assert float(terms[f'style/{layer}']) == pytest.approx(w_l * float(want), rel=1e-4)
+  assert float(obj.weights.style) == loss.weight  # β unset: the loss's own
+
+
+def test_sliced_directions_change_with_the_step_and_the_seed(variables):
+  obj = objective.make(_rgb(0), _rgb(1), variables=variables, style_loss='sliced',
+                       style_layers=('block1_conv1',), content_layers=())
+  x = image.preprocess(_rgb(3))
+  at = lambda o, step: float(objective.loss(x, objective.at_step(o, step)))
+  assert at(obj, 1) == at(obj, 1) != at(obj, 2)
+  other_seed = objective.make(_rgb(0), _rgb(1), variables=variables, style_loss='sliced',
+                              style_layers=('block1_conv1',), content_layers=(), seed=1)
+  assert at(other_seed, 1) != at(obj, 1)
+
+
+def test_mrf_has_no_masked_form_and_needs_a_patch_per_layer(variables):
+  with pytest.raises(InputError, match="style_masks: style_loss 'mrf' has no masked form"):
+    objective.make(_rgb(0), _rgb(1), variables=variables, style_loss='mrf',
+                   style_masks=(np.ones((32, 32)),))
+  with pytest.raises(InputError, match='need at least 48 px'):
+    objective.make(_rgb(0), _rgb(1), variables=variables, style_loss='mrf',
+                   style_layers=('block5_conv1',))

@@ -180,3 +180,33 @@ def test_solve_lowers_the_loss_and_a_second_solve_compiles_nothing(tiny, method,
       x0, second, method=method, steps=4, log_every=2, **settings,
       callback=lambda step, x, terms: seen.append((step, terms['loss'])))) == 0
   assert [s for s, _ in seen] == [0, 2, 4]
+
+
+def test_averaged_output_is_the_bias_corrected_average_of_the_iterates():
+  target = jnp.array([1.0, -2.0, 3.0, 4.0])
+  plain = optimize.make('adam', quadratic, learning_rate=0.5)
+  averaged = optimize.make('adam', quadratic, learning_rate=0.5, avg_decay=0.5)
+  xs, x, state = [], jnp.zeros(4), plain.init(jnp.zeros(4), target)
+  for _ in range(3):
+    x, state = plain.update(x, state, target)
+    xs.append(np.asarray(x))
+  done = optimize.minimize(averaged, report, jnp.zeros(4), target, [0, 3], lambda p, t: None)
+  np.testing.assert_allclose(done.x, xs[-1], rtol=1e-6)  # the iterates do not change
+  want = (0.25 * xs[0] + 0.5 * xs[1] + xs[2]) * 0.5 / (1 - 0.5**3)
+  np.testing.assert_allclose(averaged.output(done.x, done.state), want, rtol=1e-6)
+  assert plain.output(done.x, None) is done.x
+
+
+def test_at_step_gives_each_step_its_own_params():
+  seen = []
+
+  def fun(x, params):
+    jax.debug.callback(lambda p: seen.append(int(p)), params)
+    return jnp.sum((x - params) ** 2), {'loss': jnp.sum((x - params) ** 2)}
+
+  solver = optimize.make('adam', fun, learning_rate=0.1)
+  optimize.minimize(solver, report, jnp.zeros(2), jnp.float32(0), [0, 3], lambda p, t: None,
+                    at_step=lambda params, step: params + 10 * step)
+  jax.effects_barrier()
+  # The report at step 0, the three steps, the report at step 3 (the last step's params).
+  assert seen == [0, 0, 10, 20, 20]

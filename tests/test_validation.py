@@ -6,7 +6,7 @@ import math
 import ml_collections
 import pytest
 
-from configs import default, gatys2015, keras_example
+from configs import default, gatys2015, keras_example, li_wand2016
 from jaxstyle import image, optimize, vgg
 from jaxstyle.app import validation
 from jaxstyle.errors import InputError
@@ -42,7 +42,7 @@ def _message(config):
   return msg
 
 
-@pytest.mark.parametrize('module', [default, gatys2015, keras_example])
+@pytest.mark.parametrize('module', [default, gatys2015, keras_example, li_wand2016])
 def test_shipped_configs_pass(module):
   validation.validate(module.get_config())
 
@@ -271,5 +271,6 @@ def test_first_bad_field_is_reported():
 def test_settings_match_the_solvers():
   assert set(validation.SETTINGS) == set(optimize.OPTIMIZERS)
   for name, (solver, skip) in SOLVERS.items():
-    keywords = tuple(inspect.signature(solver).parameters)[skip:]
+    parameters = list(inspect.signature(solver).parameters.values())[skip:]
+    keywords = tuple(p.name for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD)
     assert validation.SETTINGS[name] == keywords, name

@@ -81,7 +81,8 @@ def solve(obj: objective.Objective, weights: Sequence[objective.Weights],
           x0: Sequence[jax.Array], solver: optimize.Solver, at: Sequence[int],
           callback: Callable[[optimize.Progress, Any], None] = lambda *_: None,
           devices: jax.sharding.Mesh | None = None,
-          contents: Sequence[dict[str, jax.Array]] | None = None) -> np.ndarray:
+          contents: Sequence[dict[str, jax.Array]] | None = None,
+          at_step: Callable[[Any, int], Any] = optimize.unchanged) -> np.ndarray:
   """Solves member i from x0[i] ((1, H, W, 3)) with weights[i]; returns the
   images at step at[-1], (K, 1, H, W, 3), on every process.
 
@@ -89,7 +90,7 @@ def solve(obj: objective.Objective, weights: Sequence[objective.Weights],
   `objective.with_content`), one size for all; None: obj's for every member.
   The batch is padded to a multiple of the device count with copies of its
   last member. callback(progress, terms) sees the padded batch's loss terms,
-  each of shape (K_padded,), at each step in `at`.
+  each of shape (K_padded,), at each step in `at`. at_step: as optimize.minimize's.
   """
   assert len(weights) == len(x0) > 0, (len(weights), len(x0))
   assert contents is None or len(contents) == len(x0), (len(contents), len(x0))
@@ -111,7 +112,7 @@ def solve(obj: objective.Objective, weights: Sequence[objective.Weights],
   per_device = len(x0) // devices.size
   progress = optimize.minimize(_on_devices(solver, devices, per_device, axes), _terms,
                                _global(np.stack(x0), batched), params, at=at,
-                               callback=callback)
+                               callback=callback, at_step=at_step)
   return multihost_utils.process_allgather(progress.x, tiled=True)[:k]
 
 

@@ -2,7 +2,6 @@
 and --workdir flags, and one-line errors with the documented exit statuses."""
 from collections.abc import Callable
 import logging as std_logging
-import pathlib
 import shlex
 import sys
 from typing import Any, NoReturn

@@ -1,13 +1,14 @@
 """The config adapter: a run config (ml_collections.ConfigDict) as the
 library's plain arguments. The one place that reads the objective's and the
 optimiser's fields."""
+from collections.abc import Callable
 from typing import Any
 
 import ml_collections
 
 import numpy as np
 
-from jaxstyle import objective, vgg
+from jaxstyle import objective, optimize, style, vgg
 from jaxstyle.app import inputs
 from jaxstyle.checks import SettingError
 from jaxstyle.errors import InputError
@@ -21,6 +22,8 @@ OBJECTIVE_FIELDS = {
     'normalize_gradients': 'loss.normalize_gradients', 'pooling': 'pooling',
     'precision': 'precision', 'conv_algorithm': 'conv_algorithm', 'remat': 'remat',
     'style_blend_weights': 'style_blend_weights', 'style_masks': 'style_masks',
+    'style_loss': 'loss.style_loss', 'sliced_projections': 'loss.sliced_projections',
+    'seed': 'seed',
 }
 
 
@@ -53,8 +56,26 @@ def weights(config: ml_collections.ConfigDict) -> objective.Weights:
 
 
 def optimizer(config: ml_collections.ConfigDict) -> tuple[str, dict[str, Any]]:
-  """The optimiser's name and its keyword settings (config.optim.<name>)."""
-  return config.optimizer, dict(config.optim[config.optimizer])
+  """The optimiser's name and its keyword settings for optimize.make:
+  config.optim.<name>, optim.avg_decay when set, and for jaxopt's L-BFGS on
+  a loss with random directions a fresh evaluation at each step's start."""
+  settings = dict(config.optim[config.optimizer])
+  if config.optim.avg_decay:
+    settings['avg_decay'] = config.optim.avg_decay
+  if config.optimizer == 'lbfgs' and random(config):
+    settings['refresh'] = True
+  return config.optimizer, settings
+
+
+def random(config: ml_collections.ConfigDict) -> bool:
+  """Whether the objective draws random directions at every step ('sliced')."""
+  return style.KINDS[config.loss.style_loss].random
+
+
+def at_step(config: ml_collections.ConfigDict) -> Callable[[Any, int], Any]:
+  """optimize.minimize's at_step: the objective's key folded with the step
+  where the loss draws random directions, else the objective unchanged."""
+  return objective.at_step if random(config) else optimize.unchanged
 
 
 def history_size(config: ml_collections.ConfigDict) -> int:

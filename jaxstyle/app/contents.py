@@ -131,7 +131,7 @@ def _contents(config: ml_collections.ConfigDict, obj: objective.Objective,
     x = batch.solve(obj, [obj.weights] * len(members),
                     [begin(c) for c in contents[first:first + size]],
                     solver, at, callback=history, devices=devices,
-                    contents=[o.content for o in members])
+                    contents=[o.content for o in members], at_step=config_lib.at_step(config))
     for i in batch.local_members(len(members), devices):
       metrics = history.member(i)
       finite = history.finite(i, x[i])
@@ -200,6 +200,8 @@ def _frames(config: ml_collections.ConfigDict, obj: objective.Objective,
       logging.info('frame %s: step %d/%d, loss %.4g', path.name, progress.step, steps,
                    values['loss'])
 
-    x = optimize.minimize(solver, report, x0, frame,
-                          at=optimize.stops(steps, (config.log_every,)), callback=record).x
+    done = optimize.minimize(solver, report, x0, frame,
+                             at=optimize.stops(steps, (config.log_every,)), callback=record,
+                             at_step=config_lib.at_step(config))
+    x = solver.output(done.x, done.state)
     _write(config, folder, path.stem, metrics=metrics, x=x, content_rgb=rgb)

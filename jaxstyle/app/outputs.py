@@ -4,7 +4,7 @@ metrics.jsonl is the source of truth (one JSON object per logged step);
 TensorBoard events (tensorboardX, optional) and loss_curve.png (matplotlib,
 optional) are views of it.
 """
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 import contextlib
 import io
 import json
@@ -69,13 +69,18 @@ class Recorder:
 
   Progress counts steps from the start of the current scale (`begin_scale`);
   what the recorder writes counts the run's steps, on across scales. Without
-  begin_scale there is one scale of `steps` (default config.steps).
+  begin_scale there is one scale of `steps` (default config.steps). `shown`
+  is the image a progress shows (optimize.Solver.output). With
+  config.optim.tol, `converged` turns to the step at which the loss fell by
+  less than tol (relative) over the last optim.tol_window steps of the scale.
   """
 
   def __init__(self, workdir: pathlib.Path, config: ml_collections.ConfigDict,
                digest: str, resumed: checkpoint.Checkpoint | None = None,
-               steps: int | None = None):
-    self.workdir, self.config, self.digest = workdir, config, digest
+               steps: int | None = None,
+               shown: Callable[[Progress], jax.Array] = lambda progress: progress.x):
+    self.workdir, self.config, self.digest, self.shown = workdir, config, digest, shown
+    self.losses: dict[int, float] = {}  # the loss at each stop of the current scale
     self.steps = config.steps if steps is None else steps
     self.begin_scale(0, 0, self.steps)
     start = resumed.step if resumed else 0
@@ -94,6 +99,7 @@ class Recorder:
   def begin_scale(self, scale: int, first: int, last: int) -> None:
     """Progress from now on is scale `scale`'s, which runs the run's steps first..last."""
     self.scale, self.first, self.last = scale, first, last
+    self.converged: int | None = None
 
   def wall(self) -> float:
     return self.wall0 + time.perf_counter() - self.start
@@ -107,19 +113,32 @@ class Recorder:
               if self.last_checkpoint is not None else 'no checkpoint was written')
       raise NumericalError(f'step {step}: {", ".join(bad)} not finite; {kept}')
     wall = self.wall()
-    if step in (self.first, self.last) or _every(step, config.log_every):
+    self._check_convergence(step, values['loss'])
+    if step in (self.first, self.last, self.converged) or _every(step, config.log_every):
       self._log(step, values, wall)
     if self.first < step < self.steps and _every(step, config.save_every):
-      rgb = image.deprocess(progress.x)
+      rgb = image.deprocess(self.shown(progress))
       image.save(self.workdir / f'step_{step:05d}.png', rgb)
       if self.tensorboard:
         self.tensorboard.add_image('image', rgb, step, dataformats='HWC')
-    if step == self.last or (step > self.first and _every(step, config.checkpoint_every)):
+    if (step in (self.last, self.converged)
+        or (step > self.first and _every(step, config.checkpoint_every))):
       self.save_checkpoint(progress)
+
+  def _check_convergence(self, step: int, loss: float) -> None:
+    tol, window = self.config.optim.tol, self.config.optim.tol_window
+    self.losses[step] = loss
+    before = self.losses.get(step - window)
+    if tol and step - window >= self.first and before is not None:
+      if before - loss < tol * abs(before):
+        self.converged = step
+        logging.info('converged at step %d: the loss fell by less than %g (relative) over '
+                     'the last %d steps', step, tol, window)
 
   def _log(self, step: int, values: dict[str, float], wall: float) -> None:
     record = {'step': step, 'scale': self.scale, **scalars(values),
-              'wall_s': round(wall, 4), 'time': round(time.time(), 4)}
+              'wall_s': round(wall, 4), 'time': round(time.time(), 4),
+              **({'converged': True} if step == self.converged else {})}
     self.records.append(record)
     self.metrics.write(json.dumps(record) + '\n')
     self.metrics.flush()

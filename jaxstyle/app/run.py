@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxstyle import image, objective, optimize, spatial, start, vgg
+from jaxstyle import image, optimize, spatial, start, vgg
 from jaxstyle.app import checkpoint, contents, inputs, memory, multiscale, outputs, validation
 from jaxstyle.app import config as config_lib
 from jaxstyle.app import workdir as workdir_lib
@@ -59,7 +59,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   out = workdir_lib.check(workdir)
   spec = config_lib.spec(config)
   heights = multiscale.heights(config.height, config.scales, config.scale_factor,
-                               objective.min_side(spec.layers))
+                               spec.min_side)
   width_multiple = jax.device_count() if config.shard_spatial else 1
   with tempfile.TemporaryDirectory() as scratch:
     loaded = [inputs.load_inputs(_at_height(config, h), pathlib.Path(scratch), width_multiple)
@@ -83,7 +83,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   x0 = start.initial(config.init, image.preprocess(first_content),
                      image.preprocess(first_style), config.seed, config.init_noise)
   ends = multiscale.ends(config.steps, config.scale_steps, config.scales)
-  periods = (config.log_every, config.save_every, config.checkpoint_every)
+  periods = (config.log_every, config.save_every, config.checkpoint_every,
+             config.optim.tol_window if config.optim.tol else 0)
   digest = checkpoint.config_hash(config)
   saved = out / checkpoint.FILENAME
   shapes = [image.preprocess(c).shape for c, _ in loaded]
@@ -98,7 +99,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
       resumed = checkpoint.restore(saved, like, digest)
       logging.info('resuming from %s at step %d', saved, resumed.step)
     workdir_lib.write_config(out, config)
-    recorder = outputs.Recorder(out, config, digest, resumed, steps=ends[-1])
+    recorder = outputs.Recorder(out, config, digest, resumed, steps=ends[-1],
+                                shown=lambda p: solver.output(p.x, p.state))
     try:
       progress = None
       for k in range(resumed.scale if resumed else 0, len(objectives)):
@@ -115,12 +117,14 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
         progress = optimize.minimize(
             solver, outputs.reporter(config), x, place(obj),
             at=multiscale.stops(ends[k], ends[k + 1], periods), callback=recorder, start=begin,
-            interrupted=interrupted)
-        if progress.step < ends[k + 1] - ends[k]:
+            interrupted=lambda: interrupted() or recorder.converged is not None,
+            at_step=config_lib.at_step(config))
+        if progress.step < ends[k + 1] - ends[k] and recorder.converged is None:
           recorder.save_checkpoint(progress)
           return None
     finally:
       recorder.close()
     final = out / 'final.png'
-    image.save(final, inputs.output_rgb(config, progress.x, content), bits=config.output_bits)
+    shown = solver.output(progress.x, progress.state)
+    image.save(final, inputs.output_rgb(config, shown, content), bits=config.output_bits)
   return final

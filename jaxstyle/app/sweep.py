@@ -30,7 +30,7 @@ import ml_collections
 import numpy as np
 
 from jaxstyle import files, image, objective, optimize, start, vgg
-from jaxstyle.app import batch, checkpoint, cli, hyper, inputs, sheet, validation
+from jaxstyle.app import batch, checkpoint, hyper, inputs, sheet, validation
 from jaxstyle.app import config as config_lib
 from jaxstyle.app import workdir as workdir_lib
 from jaxstyle.errors import InputError
@@ -67,6 +67,10 @@ def plan(config: ml_collections.ConfigDict) -> list[Point]:
   if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0:
     raise InputError(f'config.sweep.batch_size: must be an integer ≥ 0 (0: automatic); '
                      f'got {batch_size!r}')
+  for field in ('tol', 'avg_decay'):
+    if config.optim.get(field, 0.0):
+      raise InputError(f'config.optim.{field}: not supported in a sweep (it is a jaxstyle.main '
+                       'option); leave it at 0')
   for field, plain in _SINGLE_RUN.items():
     if config.get(field, plain) != plain:
       raise InputError(f'config.{field}: not supported in a sweep (it is a jaxstyle.main '
@@ -133,7 +137,8 @@ def _solve_group(points: list[Point], variables: Any, out: pathlib.Path, prefix:
     x = batch.solve(obj, [config_lib.weights(p.config) for p in members],
                     [start.initial(p.config.init, x_content, x_style, p.config.seed,
                                    p.config.init_noise) for p in members],
-                    solver, at, callback=history, devices=devices)
+                    solver, at, callback=history, devices=devices,
+                    at_step=config_lib.at_step(config))
     wall = time.perf_counter() - began
     mine = set(batch.local_members(len(members), devices))
     for i, point in enumerate(members):

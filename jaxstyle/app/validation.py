@@ -9,7 +9,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxstyle import checks, image, objective, optimize, settings, start
+from jaxstyle import checks, image, optimize, settings, start
 from jaxstyle.app import config as config_lib
 from jaxstyle.app import contents, multiscale
 from jaxstyle.checks import SettingError
@@ -35,7 +35,8 @@ def _weight(field: str, value: Any, low: float = 0.0) -> None:
 def _objective(config: ml_collections.ConfigDict) -> None:
   """The objective's settings, by the library's checks, named by config field."""
   try:
-    settings.check(config_lib.objective_settings(config), config_lib.num_styles(config))
+    settings.check({**config_lib.objective_settings(config), 'style_masks': config.style_masks},
+                   config_lib.num_styles(config))
   except SettingError as e:
     raise config_lib.named(e) from None
 
@@ -73,10 +74,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _fail('init_noise', f'must be in [0, 1]; got {config.init_noise}')
   checks.choice('config.optimizer', config.optimizer, optimize.OPTIMIZERS)
   _objective(config)
-  loss = config.loss
   multiscale.heights(config.height, config.scales, config.scale_factor,
-                     objective.min_side(tuple(loss.content_layers) + tuple(loss.style_layers)))
+                     config_lib.spec(config).min_side)
   _optim(config.optimizer, dict(config.optim[config.optimizer]))
+  _stopping(config)
 
 
 def _many(config: ml_collections.ConfigDict) -> None:
@@ -130,6 +131,22 @@ def _styles(config: ml_collections.ConfigDict) -> None:
     for path in masks:
       if not isinstance(path, str) or not os.path.isfile(path):
         _fail('style_masks', f'must be existing image files; {path!r} is not one')
+
+
+def _stopping(config: ml_collections.ConfigDict) -> None:
+  """optim.tol, optim.tol_window and optim.avg_decay."""
+  optim = config.optim
+  _weight('optim.tol', optim.tol)
+  _integer('optim.tol_window', optim.tol_window, 1)
+  _weight('optim.avg_decay', optim.avg_decay)
+  if optim.avg_decay >= 1:
+    _fail('optim.avg_decay', f'must be in [0, 1); got {optim.avg_decay}')
+  if optim.avg_decay and config.optimizer != 'adam':
+    _fail('optim.avg_decay', f"averages Adam's iterates; got optimizer {config.optimizer!r}")
+  if optim.tol and (config.contents is not None or config.frames is not None):
+    _fail('optim.tol', 'stops single runs; with contents or frames leave it 0')
+  if optim.avg_decay and config.contents is not None:
+    _fail('optim.avg_decay', 'applies to single runs and frames; with contents leave it 0')
 
 
 def _optim(name: str, values: dict[str, Any]) -> None:
