@@ -14,7 +14,7 @@ from jaxstyle.errors import InputError
 # jaxopt comes from there, imported with its deprecation warning silenced.
 from jaxstyle.linesearch import StrongWolfe, jaxopt
 
-OPTIMIZERS = ('lbfgs', 'optax_lbfgs', 'adam')
+OPTIMIZERS = ('lbfgs', 'optax_lbfgs', 'adam', 'scipy_lbfgsb')
 # 'strong_wolfe' (default): jaxstyle.linesearch, one evaluation site (compiles
 # the loss once, one evaluation per trial under vmap); the next three
 # jaxopt's; 'none': a fixed step of 1 along the L-BFGS direction, one
@@ -31,10 +31,12 @@ Report = Callable[[jax.Array, Any, Any], Any]
 class Solver(NamedTuple):
   """Pure functions, jit-safe: init(x, params) -> state; update(x, state,
   params) -> (x, state); aux(x, state, params) -> fun's aux at x, read from
-  the state where the solver keeps its last evaluation, else computed."""
+  the state where the solver keeps its last evaluation, else computed.
+  With on_host, update is a host function that is called, not jitted."""
   init: Callable[[jax.Array, Any], Any]
   update: Callable[[jax.Array, Any, Any], tuple[jax.Array, Any]]
   aux: Callable[[jax.Array, Any, Any], Any]
+  on_host: bool = False
 
 
 def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'strong_wolfe',
@@ -115,14 +117,17 @@ def _make(method: str | optax.GradientTransformation, fun: Fun,
     return jaxopt_lbfgs(fun, **dict(settings))
   if method in _OPTAX:
     return from_optax(fun, _OPTAX[method](**dict(settings)))
+  if method == 'scipy_lbfgsb':
+    from jaxstyle import scipy_lbfgsb  # pylint: disable=g-import-not-at-top (imports this module)
+    return scipy_lbfgsb.solver(fun, **dict(settings))
   raise InputError(f'optimizer must be one of {", ".join(OPTIMIZERS)} or an optax '
                    f'GradientTransformation; got {method!r}')
 
 
 def make(method: str | optax.GradientTransformation = 'lbfgs', fun: Fun | None = None,
          **settings: Any) -> Solver:
-  """The solver `method` ('lbfgs', 'optax_lbfgs', 'adam' with their keyword
-  settings, or any optax GradientTransformation) of fun (default
+  """The solver `method` ('lbfgs', 'optax_lbfgs', 'adam', 'scipy_lbfgsb' with
+  their keyword settings, or any optax GradientTransformation) of fun (default
   objective.loss_and_terms). Cached: the same arguments give the same Solver,
   whose programs `minimize` compiles once."""
   try:
@@ -149,9 +154,11 @@ class Progress(NamedTuple):
 
 @functools.cache
 def _programs(solver: Solver, report: Report) -> tuple[Callable, Callable, Callable]:
-  """The solver's jitted init, update (donating x and state) and report: one
-  set per solver and report, so a later solve of the same shapes compiles nothing."""
-  return (jax.jit(solver.init), jax.jit(solver.update, donate_argnums=(0, 1)),
+  """The solver's jitted init, update (donating x and state; a host update as
+  it is) and report: one set per solver and report, so a later solve of the
+  same shapes compiles nothing."""
+  update = solver.update if solver.on_host else jax.jit(solver.update, donate_argnums=(0, 1))
+  return (jax.jit(solver.init), update,
           jax.jit(lambda x, state, params: report(x, solver.aux(x, state, params), params)))
 
 
@@ -179,7 +186,7 @@ def minimize(solver: Solver, report: Report, x0: jax.Array, params: Any, at: Seq
   else:
     at = [s for s in at if s > start.step]
   step, x, state = start
-  if at and step < at[-1]:
+  if at and step < at[-1] and not solver.on_host:
     # Lowering needs only shapes, so the step compiles while the device runs
     # init, and the first update finds it in jit's cache.
     update.lower(x, state, params).compile()
@@ -201,7 +208,9 @@ def solve(x0: jax.Array, obj: Any, *, method: str | optax.GradientTransformation
 
   method: 'lbfgs' (jaxopt, with `settings` history_size, linesearch,
   max_linesearch), 'optax_lbfgs' (history_size, max_linesearch), 'adam'
-  (learning_rate, b1, b2, eps) or an optax GradientTransformation.
+  (learning_rate, b1, b2, eps), 'scipy_lbfgsb' (m, maxfun; a step is one
+  call of scipy's L-BFGS-B: jaxstyle.scipy_lbfgsb) or an optax
+  GradientTransformation.
   Returns the image and the history: {'step', and every term of
   objective.terms as a float} at step 0, every `log_every` steps and the
   last, each also passed to callback(step, x, terms). A second solve of
