@@ -21,6 +21,7 @@ OBJECTIVE_FIELDS = {
     'normalize_gradients': 'loss.normalize_gradients', 'pooling': 'pooling',
     'precision': 'precision', 'conv_algorithm': 'conv_algorithm', 'remat': 'remat',
     'style_blend_weights': 'style_blend_weights', 'style_masks': 'style_masks',
+    'preprocessing': 'preprocessing',
 }
 
 
