@@ -32,8 +32,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.style_scale = ml_collections.FieldReference(1.0, field_type=object)
   # Converted VGG19 weights (.npz); unset: weights/, fetched on first use.
   config.weights = ml_collections.config_dict.placeholder(str)
-  # Output height in pixels; the width keeps the content's aspect ratio.
+  # Output height in pixels; the width keeps the content's aspect ratio at it,
+  # unless `width` is set: then the content is squashed to height x width.
   config.height = 256
+  config.width = ml_collections.config_dict.placeholder(int)
+  config.resample = 'lanczos'  # images' resizing filter: 'nearest', 'bilinear' or 'bicubic'
+  # Style images: 'aspect' keeps their aspect ratio at the content's height (times
+  # style_scale); 'content' squashes them to the content's height and width.
+  config.style_resize = 'aspect'
   config.steps = 100
   # Coarse to fine: `scales` heights, each the next divided by scale_factor, the
   # last `height`; each scale starts from the previous result, upsampled, and
@@ -48,6 +54,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.original_colors = False  # final.png keeps the content's chroma
   config.color_transfer = False  # style recoloured to the content's mean/covariance
   config.pooling = 'avg'  # 'max' or 'avg' (the paper's)
+  # Network input: 'caffe' (BGR minus the ImageNet means) or 'swapped_means'
+  # (blue and red each minus the other's mean, as the Aalborg notebook does).
+  config.preprocessing = 'caffe'
   config.precision = 'highest'  # convolutions: 'highest' (fp32), 'tf32' or 'bf16' (GPU)
   # blocks 3-5: 'direct', 'winograd' (CPU speed, float32) or 'auto' (winograd on CPU)
   config.conv_algorithm = 'auto'
@@ -86,6 +95,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Adam: show and save the exponential moving average of the iterates with
   # this decay (bias-corrected); 0: the iterates themselves.
   config.optim.avg_decay = 0.0
+  # optimizer='scipy_lbfgsb': a step is one call of scipy's L-BFGS-B, at most maxfun
+  # evaluations with memory m, none kept from the call before (the Keras example's loop).
+  config.optim.scipy_lbfgsb = dict(m=10, maxfun=20)
 
   config.log_every = 10  # metrics.jsonl line and progress; 0: first and last only
   # Per-term gradient norms in the metrics: about one more gradient evaluation

@@ -26,6 +26,13 @@ from jaxstyle.errors import InputError
 
 BGR_MEANS = (103.939, 116.779, 123.68)
 MAX_SIDE = 16384
+# `load`'s resampling filters, by name: Pillow's.
+RESAMPLES = {'lanczos': Image.Resampling.LANCZOS, 'nearest': Image.Resampling.NEAREST,
+             'bilinear': Image.Resampling.BILINEAR, 'bicubic': Image.Resampling.BICUBIC}
+# Network inputs, by what they do to RGB: 'caffe' flips to BGR and subtracts each
+# channel's ImageNet mean; 'swapped_means' subtracts the means in BGR order from the
+# RGB channels, then flips, so blue loses red's mean and red blue's (the Aalborg notebook).
+PREPROCESSINGS = ('caffe', 'swapped_means')
 
 PathLike = str | os.PathLike[str]
 
@@ -126,7 +133,7 @@ def _to_gray_float(img: Image.Image) -> Image.Image:
 
 def load(
     path: PathLike, height: int | None = None,
-    width: int | None = None) -> np.ndarray:
+    width: int | None = None, resample: str = 'lanczos') -> np.ndarray:
   """Reads an image file as a float32 (H, W, 3) RGB array in 0..255.
 
   Args:
@@ -134,9 +141,11 @@ def load(
     height: Output height in pixels; None keeps the aspect ratio (or the
       native size when width is None too).
     width: Output width in pixels; likewise.
+    resample: The filter of a resize, one of RESAMPLES ('nearest' is what
+      Keras's `load_img(path, target_size=...)` uses).
 
   Returns:
-    float32 array (height, width, 3), RGB, 0..255, resampled with Lanczos.
+    float32 array (height, width, 3), RGB, 0..255, resampled with `resample`.
     16-bit and float images keep their precision (16-bit 0..65535 maps to
     0..255; mode 'F' is taken to be on the 0..255 scale).
 
@@ -148,14 +157,16 @@ def load(
     _check_side(path, 'height', height)
   if width is not None:
     _check_side(path, 'width', width)
+  if resample not in RESAMPLES:
+    raise _error(path, f'resample must be one of {", ".join(RESAMPLES)}; got {resample!r}')
   img = _decode(path)
   size = _target_size(path, img.size, height, width)
   try:
     if img.mode.startswith('I') or img.mode == 'F':
-      gray = _to_gray_float(img).resize(size, Image.LANCZOS)
+      gray = _to_gray_float(img).resize(size, RESAMPLES[resample])
       out = np.repeat(np.asarray(gray, np.float32)[..., None], 3, axis=-1)
     else:
-      out = np.asarray(_to_rgb8(img).resize(size, Image.LANCZOS), np.float32)
+      out = np.asarray(_to_rgb8(img).resize(size, RESAMPLES[resample]), np.float32)
   except (ValueError, OSError) as e:
     raise _error(
         path, f'cannot convert image mode {img.mode} to RGB: {e}') from None
@@ -171,13 +182,27 @@ def load_mask(path: PathLike, height: int, width: int) -> np.ndarray:
   return np.clip(y / 255.0, 0.0, 1.0).astype(np.float32)
 
 
-def preprocess(rgb: Any) -> jax.Array:
-  """RGB 0..255, (H, W, 3) or (N, H, W, 3) -> float32 NHWC BGR minus means."""
+def _means(preprocessing: str) -> np.ndarray:
+  """What `preprocess` subtracts from the BGR channels, (3,) float32."""
+  assert preprocessing in PREPROCESSINGS, preprocessing
+  return np.asarray(BGR_MEANS if preprocessing == 'caffe' else BGR_MEANS[::-1], np.float32)
+
+
+def preprocess(rgb: Any, preprocessing: str = 'caffe') -> jax.Array:
+  """RGB 0..255, (H, W, 3) or (N, H, W, 3) -> float32 NHWC BGR minus means
+  (PREPROCESSINGS: with 'swapped_means', B minus 123.68 and R minus 103.939)."""
   x = jnp.asarray(rgb, jnp.float32)
   if x.ndim == 3:
     x = x[None]
   assert x.ndim == 4 and x.shape[-1] == 3, x.shape
-  return x[..., ::-1] - jnp.asarray(BGR_MEANS, jnp.float32)
+  return x[..., ::-1] - jnp.asarray(_means(preprocessing))
+
+
+def offset(preprocessing: str) -> np.ndarray:
+  """preprocess(rgb, preprocessing) - preprocess(rgb), the same at every
+  pixel: (3,) float32, BGR. An objective adds it to its input, which is
+  always in plain 'caffe' space, so the rest (start images, outputs) is one."""
+  return _means('caffe') - _means(preprocessing)
 
 
 def deprocess_float(x: Any) -> np.ndarray:

@@ -37,6 +37,7 @@ class Spec:
   normalization: str = 'gatys'
   pooling: str = 'avg'
   precision: str = 'highest'  # one of PRECISIONS
+  preprocessing: str = 'caffe'  # what the network sees of x (image.PREPROCESSINGS)
   remat: bool = False  # recompute each VGG block in the backward pass
   winograd: bool = False  # blocks 3 to 5 convolve by Winograd (vgg.WINOGRAD)
   # Each content and style term's gradient into its layer's features has L1
@@ -74,7 +75,10 @@ class Spec:
     return tuple(dict.fromkeys(self.content_layers + self.style_layers + self.extra_layers))
 
   def features(self, variables: Any, x: jax.Array) -> dict[str, jax.Array]:
-    """VGG activations at self.layers; under remat only block outputs are kept."""
+    """VGG activations at self.layers of x, 'caffe' input, which the network
+    sees as `preprocessing` makes it; under remat only block outputs are kept."""
+    if self.preprocessing != 'caffe':
+      x = x + jnp.asarray(image.offset(self.preprocessing))
     apply = lambda v, x: self.model.apply(v, x, layers=self.layers)
     if self.remat:
       policy = jax.checkpoint_policies.save_only_these_names(vgg.BLOCK_OUTPUT)
@@ -266,9 +270,9 @@ def with_content(obj: Objective, content: np.ndarray) -> Objective:
   """`obj` for another content image of the same size (HWC RGB 0..255): its
   content features computed, the style targets shared."""
   spec = obj.spec
-  features, _ = targets(obj.variables, image.preprocess(content), spec.content_layers,
-                        spec.style_layers, pooling=spec.pooling, precision=spec.precision,
-                        style_loss=spec.style_loss)
+  features, _ = targets(obj.variables, image.preprocess(content, spec.preprocessing),
+                        spec.content_layers, spec.style_layers, pooling=spec.pooling,
+                        precision=spec.precision, style_loss=spec.style_loss)
   if any(features[l].shape != obj.content[l].shape for l in features):
     raise InputError(f'content image is {content.shape[1]}x{content.shape[0]} px, not the '
                      "size of the objective's content image")
@@ -296,6 +300,7 @@ def at_step(obj: Objective, step: int | jax.Array) -> Objective:
 def _spec(s: dict[str, Any]) -> Spec:
   return Spec(content_layers=tuple(s['content_layers']), style_layers=tuple(s['style_layers']),
               normalization=s['normalization'], pooling=s['pooling'], precision=s['precision'],
+              preprocessing=s['preprocessing'],
               remat=s['remat'], winograd=_resolve_winograd(s['conv_algorithm'], s['precision']),
               normalize_gradients=s['normalize_gradients'], style_loss=s['style_loss'],
               sliced_projections=s['sliced_projections'],
@@ -347,7 +352,7 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
   (vgg.load_variables(); default: loaded, fetching the weights if missing).
   kwargs: any of settings.DEFAULTS (content_layers, style_layers,
   content_weight, style_weight, style_layer_weights, tv_weight, tv_power,
-  normalization, pooling, precision, conv_algorithm, remat,
+  normalization, pooling, preprocessing, precision, conv_algorithm, remat,
   normalize_gradients, style_blend_weights, style_masks, extra_terms,
   extra_layers). Content features, every style image's Grams and the masks at
   every style layer are computed here, once.
@@ -379,9 +384,9 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
                       f'position of {l}; a mask needs a region to style')
     masks = {l: jnp.asarray(np.stack(m)) for l, m in masks.items()}
   # One set of static arguments: one compile serves the content and the styles of its size.
-  at = lambda rgb: targets(variables, image.preprocess(rgb), spec.content_layers,
-                           spec.style_layers, pooling=spec.pooling, precision=spec.precision,
-                           style_loss=spec.style_loss)
+  at = lambda rgb: targets(variables, image.preprocess(rgb, spec.preprocessing),
+                           spec.content_layers, spec.style_layers, pooling=spec.pooling,
+                           precision=spec.precision, style_loss=spec.style_loss)
   stats = [at(rgb)[1] for rgb in styles]
   return Objective(
       variables=variables, content=at(content)[0],

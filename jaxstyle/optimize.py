@@ -14,7 +14,7 @@ from jaxstyle.errors import InputError
 # jaxopt comes from there, imported with its deprecation warning silenced.
 from jaxstyle.linesearch import StrongWolfe, jaxopt
 
-OPTIMIZERS = ('lbfgs', 'optax_lbfgs', 'adam')
+OPTIMIZERS = ('lbfgs', 'optax_lbfgs', 'adam', 'scipy_lbfgsb')
 # 'strong_wolfe' (default): jaxstyle.linesearch, one evaluation site (compiles
 # the loss once, one evaluation per trial under vmap); the next three
 # jaxopt's; 'none': a fixed step of 1 along the L-BFGS direction, one
@@ -36,11 +36,13 @@ class Solver(NamedTuple):
   """Pure functions, jit-safe: init(x, params) -> state; update(x, state,
   params) -> (x, state); aux(x, state, params) -> fun's aux at x, read from
   the state where the solver keeps its last evaluation, else computed;
-  output(x, state) -> the image to show (x, or the average of the iterates)."""
+  output(x, state) -> the image to show (x, or the average of the iterates).
+  With on_host, update is a host function that is called, not jitted."""
   init: Callable[[jax.Array, Any], Any]
   update: Callable[[jax.Array, Any, Any], tuple[jax.Array, Any]]
   aux: Callable[[jax.Array, Any, Any], Any]
   output: Callable[[jax.Array, Any], jax.Array] = _iterate
+  on_host: bool = False
 
 
 def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'strong_wolfe',
@@ -134,7 +136,7 @@ def averaged(solver: Solver, decay: float) -> Solver:
     _, average, weight = state
     return jnp.where(weight < 1.0, average / (1.0 - weight), x)
 
-  return Solver(init=init, update=update, output=output,
+  return Solver(init=init, update=update, output=output, on_host=solver.on_host,
                 aux=lambda x, state, params: solver.aux(x, state[0], params))
 
 
@@ -149,6 +151,9 @@ def _make(method: str | optax.GradientTransformation, fun: Fun,
     solver = jaxopt_lbfgs(fun, **settings)
   elif method in _OPTAX:
     solver = from_optax(fun, _OPTAX[method](**settings))
+  elif method == 'scipy_lbfgsb':
+    from jaxstyle import scipy_lbfgsb  # pylint: disable=g-import-not-at-top (imports this module)
+    solver = scipy_lbfgsb.solver(fun, **settings)
   else:
     raise InputError(f'optimizer must be one of {", ".join(OPTIMIZERS)} or an optax '
                      f'GradientTransformation; got {method!r}')
@@ -157,8 +162,8 @@ def _make(method: str | optax.GradientTransformation, fun: Fun,
 
 def make(method: str | optax.GradientTransformation = 'lbfgs', fun: Fun | None = None,
          **settings: Any) -> Solver:
-  """The solver `method` ('lbfgs', 'optax_lbfgs', 'adam' with their keyword
-  settings, or any optax GradientTransformation) of fun (default
+  """The solver `method` ('lbfgs', 'optax_lbfgs', 'adam', 'scipy_lbfgsb' with
+  their keyword settings, or any optax GradientTransformation) of fun (default
   objective.loss_and_terms); `avg_decay` in (0, 1) makes its output the
   average of the iterates (`averaged`). Cached: the same arguments give the
   same Solver, whose programs `minimize` compiles once."""
@@ -186,9 +191,11 @@ class Progress(NamedTuple):
 
 @functools.cache
 def _programs(solver: Solver, report: Report) -> tuple[Callable, Callable, Callable]:
-  """The solver's jitted init, update (donating x and state) and report: one
-  set per solver and report, so a later solve of the same shapes compiles nothing."""
-  return (jax.jit(solver.init), jax.jit(solver.update, donate_argnums=(0, 1)),
+  """The solver's jitted init, update (donating x and state; a host update as
+  it is) and report: one set per solver and report, so a later solve of the
+  same shapes compiles nothing."""
+  update = solver.update if solver.on_host else jax.jit(solver.update, donate_argnums=(0, 1))
+  return (jax.jit(solver.init), update,
           jax.jit(lambda x, state, params: report(x, solver.aux(x, state, params), params)))
 
 
@@ -225,7 +232,7 @@ def minimize(solver: Solver, report: Report, x0: jax.Array, params: Any, at: Seq
     at = [s for s in at if s > start.step]
   step, x, state = start
   current = at_step(params, max(step - 1, 0))
-  if at and step < at[-1]:
+  if at and step < at[-1] and not solver.on_host:
     # Lowering needs only shapes, so the step compiles while the device runs
     # init, and the first update finds it in jit's cache.
     update.lower(x, state, current).compile()
@@ -248,12 +255,13 @@ def solve(x0: jax.Array, obj: Any, *, method: str | optax.GradientTransformation
 
   method: 'lbfgs' (jaxopt, with `settings` history_size, linesearch,
   max_linesearch), 'optax_lbfgs' (history_size, max_linesearch), 'adam'
-  (learning_rate, b1, b2, eps) or an optax GradientTransformation; any of
-  them with avg_decay (the average of the iterates is returned). Returns the
-  image and the history: {'step', and every term of objective.terms as a
-  float} at step 0, every `log_every` steps and the last, each also passed to
-  callback(step, x, terms). A second solve of another objective with the
-  same shapes and settings compiles nothing.
+  (learning_rate, b1, b2, eps), 'scipy_lbfgsb' (m, maxfun; a step is one
+  call of scipy's L-BFGS-B: jaxstyle.scipy_lbfgsb) or an optax
+  GradientTransformation; any of them with avg_decay (the average of the
+  iterates is returned). Returns the image and the history: {'step', and
+  every term of objective.terms as a float} at step 0, every `log_every`
+  steps and the last, each also passed to callback(step, x, terms). A second
+  solve of another objective with the same shapes and settings compiles nothing.
   """
   random = obj.spec.style_kind.random
   if random and method == 'lbfgs':

@@ -1,6 +1,6 @@
 """An objective's settings, the keywords of `objective.make`: defaults and checks.
 
-configs/default.py sets the command line's `loss.*`, `pooling`, `precision`,
+configs/default.py sets the command line's `loss.*`, `pooling`, `preprocessing`, `precision`,
 `conv_algorithm`, `remat` and `style_blend_weights` to these defaults.
 """
 import math
@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxstyle import checks, losses, style, vgg
+from jaxstyle import checks, image, losses, style, vgg
 from jaxstyle.errors import InputError
 
 # The terms every objective reports; `objective.terms` adds 'style/<layer>' and extra terms.
@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = dict(
     tv_power=1.25,  # TV is Σ((Δx²+Δy²)^power), power ≥ 1
     normalization='gatys',  # or 'keras' (losses.NORMALIZATIONS)
     pooling='avg',  # the paper's; or 'max'
+    preprocessing='caffe',  # what the network sees of an image (image.PREPROCESSINGS)
     precision='highest',  # one of PRECISIONS
     conv_algorithm='auto',  # one of CONV_ALGORITHMS
     remat=False,  # recompute each VGG block in the backward pass
@@ -105,6 +106,7 @@ def check(settings: Mapping[str, Any], n_styles: int = 1,
     checks.fail('style_masks', f"style_loss {s['style_loss']!r} has no masked form (a "
                 'patch matches the whole style image); leave style_masks unset')
   checks.choice('pooling', s['pooling'], vgg.POOLINGS)
+  checks.choice('preprocessing', s['preprocessing'], image.PREPROCESSINGS)
   checks.choice('precision', s['precision'], PRECISIONS)
   checks.choice('conv_algorithm', s['conv_algorithm'], CONV_ALGORITHMS)
   if s['conv_algorithm'] == 'winograd' and s['precision'] == 'bf16':

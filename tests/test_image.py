@@ -309,6 +309,38 @@ def test_numpy_integer_sizes_are_accepted(tmp_path):
   assert image.load(path, height=np.int64(2)).shape == (2, 2, 3)
 
 
+PILLOW_FILTERS = {'lanczos': Image.Resampling.LANCZOS, 'nearest': Image.Resampling.NEAREST,
+                  'bilinear': Image.Resampling.BILINEAR, 'bicubic': Image.Resampling.BICUBIC}
+
+
+@pytest.mark.parametrize('resample', sorted(PILLOW_FILTERS))
+@pytest.mark.parametrize('height, width', [(2, 3), (7, 6)])
+def test_load_resamples_a_4x4_image_as_pillow_does(tmp_path, resample, height, width):
+  rgb = _rgb(4, 4)
+  path = _png(tmp_path, Image.fromarray(rgb))
+  expected = Image.fromarray(rgb).resize((width, height), PILLOW_FILTERS[resample])
+  np.testing.assert_array_equal(image.load(path, height, width, resample=resample),
+                                np.asarray(expected, np.float32))
+
+
+def test_nearest_keeps_every_other_pixel_down_and_repeats_each_up(tmp_path):
+  rgb = _rgb(4, 4)
+  path = _png(tmp_path, Image.fromarray(rgb))
+  np.testing.assert_array_equal(image.load(path, 2, 2, resample='nearest'), rgb[1::2, 1::2])
+  np.testing.assert_array_equal(image.load(path, 8, 8, resample='nearest'),
+                                rgb.repeat(2, axis=0).repeat(2, axis=1))
+  filtered = {r: image.load(path, 2, 3, resample=r) for r in PILLOW_FILTERS}
+  assert len({a.tobytes() for a in filtered.values()}) == len(PILLOW_FILTERS)
+
+
+def test_unknown_resample_is_an_image_error(tmp_path):
+  path = _png(tmp_path, Image.new('RGB', (4, 4)))
+  with pytest.raises(image.ImageError) as e:
+    image.load(path, height=2, resample='box')
+  assert "resample must be one of lanczos, nearest, bilinear, bicubic; got 'box'" in (
+      _assert_image_error(e, path))
+
+
 # -- preprocess / deprocess ----------------------------------------------------
 
 
@@ -317,6 +349,23 @@ def test_preprocess_known_values():
   assert x.shape == (1, 1, 1, 3) and x.dtype == np.float32
   np.testing.assert_allclose(
       x[0, 0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6)
+
+
+def test_swapped_means_is_the_aalborg_notebooks_arithmetic():
+  rgb = _rgb(3, 4)
+  # The notebook, written out: the means in BGR order from the RGB channels, then the flip.
+  array = np.asarray(Image.fromarray(rgb), dtype='float32')
+  array = np.expand_dims(array, axis=0)
+  array[:, :, :, 0] -= 103.939
+  array[:, :, :, 1] -= 116.779
+  array[:, :, :, 2] -= 123.68
+  array = array[:, :, :, ::-1]
+  swapped = image.preprocess(rgb, 'swapped_means')
+  np.testing.assert_array_equal(swapped, array)
+  np.testing.assert_allclose(image.offset('swapped_means'), [-19.741, 0.0, 19.741], rtol=1e-5)
+  np.testing.assert_allclose(swapped, image.preprocess(rgb) + image.offset('swapped_means'),
+                             atol=1e-4)
+  np.testing.assert_array_equal(image.offset('caffe'), [0.0, 0.0, 0.0])
 
 
 def test_preprocess_keeps_batch_and_jits():

@@ -89,6 +89,34 @@ def test_grad_norms_off_logs_the_same_terms_without_them(images, tmp_path):
       assert off[term] == pytest.approx(on[term], rel=1e-5)
 
 
+def test_scipy_lbfgsb_logs_each_call_with_the_evaluations_so_far_and_resumes(images, tmp_path):
+  config = default.get_config()
+  config.update(dict(content=images['content'], style=images['style'], height=32, steps=2,
+                     log_every=1, tensorboard=False, compilation_cache=False,
+                     optimizer='scipy_lbfgsb'))
+  config.optim.scipy_lbfgsb = dict(m=5, maxfun=3)
+  run.run(config, tmp_path)
+  config.steps = 3
+  run.run(config, tmp_path)  # resumes from the checkpoint of step 2
+  lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [l['step'] for l in lines] == [0, 1, 2, 3]
+  evaluations = [l['evaluations'] for l in lines]
+  assert evaluations[0] == 0 and all(b - a >= 4 for a, b in zip(evaluations, evaluations[1:]))
+  assert set(objective.GRAD_NORMS) <= set(lines[-1])
+  assert lines[-1]['loss'] < lines[0]['loss']
+
+
+def test_the_aalborg_preset_runs_squashed_to_its_width(images, tmp_path):
+  result = cli('--config', 'configs/seeds/aalborg.py', f'--config.content={images["content"]}',
+               f'--config.style={images["style"]}', '--config.height=32', '--config.width=36',
+               '--config.steps=1', '--config.optim.scipy_lbfgsb.maxfun=2',
+               f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr
+  assert Image.open(tmp_path / 'final.png').size == (36, 32)
+  lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [l['content_loss'] for l in lines] == [0.0, 0.0] and lines[1]['evaluations'] >= 3
+
+
 def test_remat_on_a_cpu_is_run_with_a_warning(images, tmp_path, caplog):
   config = default.get_config()
   config.update(dict(content=images['content'], style=images['style'], height=32, steps=1,

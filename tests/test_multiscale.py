@@ -114,3 +114,11 @@ def test_resumes_from_a_checkpoint_of_either_scale(tmp_path, monkeypatch):
     np.testing.assert_array_equal(_final_x(workdir), _final_x(whole))
     assert ([(l['scale'], l['step']) for l in _metrics(workdir)]
             == [(l['scale'], l['step']) for l in _metrics(whole)])
+
+
+def test_a_set_width_scales_with_each_scale_height():
+  config = default.get_config()
+  config.update(dict(height=32, width=48))
+  assert (run._at_height(config, 16).height, run._at_height(config, 16).width) == (16, 24)
+  config.width = None
+  assert run._at_height(config, 16).width is None

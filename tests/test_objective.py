@@ -546,3 +546,31 @@ def test_mrf_has_no_masked_form_and_needs_a_patch_per_layer(variables):
   with pytest.raises(InputError, match='need at least 48 px'):
     objective.make(_rgb(0), _rgb(1), variables=variables, style_loss='mrf',
                    style_layers=('block5_conv1',))
+
+
+def test_swapped_means_feed_the_network_the_aalborg_notebooks_arrays(variables):
+  """With preprocessing 'swapped_means' the network sees the notebook's arrays
+  of x's image and of the style, and 'keras' is its style loss, written out:
+  Σ(S−C)²/(4·channels²·size²) with channels = 3, size = H·W, weight 5 / L."""
+  style, out = _rgb(1), _rgb(2)
+  layers = ('block1_conv2', 'block2_conv2')
+  settings_ = dict(content_layers=(), style_layers=layers, content_weight=0.0, style_weight=5.0,
+                   normalization='keras', conv_algorithm='direct')
+  obj = objective.make(_rgb(0), style, variables=variables, preprocessing='swapped_means',
+                       **settings_)
+  features = lambda rgb: vgg.VGG19().apply(
+      variables, image.preprocess(rgb, 'swapped_means'), layers=layers)
+  style_features, out_features = features(style), features(out)
+
+  def gram(f):
+    f = np.asarray(f[0], np.float64)
+    f = f.reshape(-1, f.shape[-1])
+    return f.T @ f
+
+  channels, size = 3, 32 * 32
+  expected = sum(5.0 / len(layers) * np.sum((gram(style_features[l]) - gram(out_features[l]))**2)
+                 / (4. * (channels ** 2) * (size ** 2)) for l in layers)
+  x = image.preprocess(out)  # the solve's variable stays in 'caffe' space
+  assert float(objective.loss(x, obj)) == pytest.approx(expected, rel=1e-4)
+  caffe = objective.make(_rgb(0), style, variables=variables, **settings_)
+  assert float(objective.loss(x, caffe)) != pytest.approx(expected, rel=1e-2)

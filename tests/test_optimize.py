@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.optimize
 
 import optax
 
@@ -210,3 +211,30 @@ def test_at_step_gives_each_step_its_own_params():
   jax.effects_barrier()
   # The report at step 0, the three steps, the report at step 3 (the last step's params).
   assert seen == [0, 0, 10, 20, 20]
+
+
+def test_scipy_lbfgsb_steps_are_fmin_l_bfgs_b_calls_each_starting_afresh():
+  target = jnp.array([1.0, -2.0, 3.0, 4.0])
+
+  def value_and_grad(v):
+    x = jnp.asarray(v, jnp.float32)
+    return (float(quadratic(x, target)[0]),
+            np.asarray(jax.grad(lambda x: quadratic(x, target)[0])(x), np.float64))
+
+  x, expected, evaluations = np.zeros(4), [], 0
+  for _ in range(3):  # the Keras example's loop, maxfun=2
+    x, _, info = scipy.optimize.fmin_l_bfgs_b(value_and_grad, x, m=10, maxfun=2)
+    x = x.astype(np.float32).astype(np.float64)  # a step's image is float32
+    evaluations += info['funcalls']
+    expected.append((x, evaluations))
+  seen = []
+  solver = optimize.make('scipy_lbfgsb', quadratic, m=10, maxfun=2)
+  optimize.minimize(solver, report, jnp.zeros(4), target, at=[0, 1, 2, 3],
+                    callback=lambda progress, aux: seen.append((progress.x, aux)))
+  assert int(seen[0][1]['evaluations']) == 0
+  assert [int(aux['evaluations']) for _, aux in seen[1:]] == [e for _, e in expected]
+  assert expected[0][1] == 3  # stops at the first iterate after more than maxfun
+  for (x, aux), (want, _) in zip(seen[1:], expected):
+    np.testing.assert_allclose(x, want, rtol=1e-6)
+    assert float(aux['loss']) == pytest.approx(float(quadratic(x, target)[0]), rel=1e-6)
+  assert optimize.state_shape(solver, jnp.zeros(4), target).evaluations.dtype == jnp.int32

@@ -10,6 +10,7 @@ from PIL import Image
 import pytest
 
 from configs import default
+from configs.seeds import tf_blog
 from jaxstyle.app import hyper, run, sweep
 from jaxstyle.errors import InputError
 
@@ -45,6 +46,20 @@ def test_plan_checks_every_point_and_names_the_bad_one(tmp_path):
   config.sweep.batch_size = -1
   with pytest.raises(InputError, match='config.sweep.batch_size'):
     sweep.plan(config)
+
+
+def test_scipy_lbfgsb_is_refused_in_a_sweep(tmp_path):
+  config = _config(tmp_path, hyper.values('seed', (0, 1)))
+  config.optimizer = 'scipy_lbfgsb'
+  with pytest.raises(InputError, match="config.optimizer: 'scipy_lbfgsb' solves one image"):
+    sweep.plan(config)
+
+
+def test_the_tf_blog_sweep_is_its_three_layer_sets_with_their_weights():
+  points = sweep.plan(tf_blog.get_config())
+  assert [(p.config.loss.style_layers, p.config.loss.style_layer_weights) for p in points] == [
+      (default.STYLE_LAYERS, (0.5, 1.0, 1.5, 3.0, 4.0)),
+      (('block1_conv1', 'block2_conv1'), (0.5, 1.0)), (('block5_conv1',), (4.0,))]
 
 
 def test_traced_fields_share_a_group_and_layer_sets_do_not(tmp_path):

@@ -7,7 +7,8 @@ import ml_collections
 import pytest
 
 from configs import default, gatys2015, keras_example, li_wand2016
-from jaxstyle import image, optimize, vgg
+from configs.seeds import aalborg, keras_dlwp, pytorch, tf_blog
+from jaxstyle import image, optimize, scipy_lbfgsb, vgg
 from jaxstyle.app import validation
 from jaxstyle.errors import InputError
 
@@ -16,7 +17,8 @@ INIT = 'must be one of content, style, uniform, noise, normal or an existing ima
 # Each optimizer's maker, and how many arguments precede its settings (fun).
 SOLVERS = {'lbfgs': (optimize.jaxopt_lbfgs, 1),
            'optax_lbfgs': (optimize.optax_lbfgs, 0),
-           'adam': (optimize.adam, 0)}
+           'adam': (optimize.adam, 0),
+           'scipy_lbfgsb': (scipy_lbfgsb.solver, 1)}
 
 
 def _config(changes, optimizer='lbfgs', type_safe=True):
@@ -42,7 +44,8 @@ def _message(config):
   return msg
 
 
-@pytest.mark.parametrize('module', [default, gatys2015, keras_example, li_wand2016])
+@pytest.mark.parametrize('module', [default, gatys2015, keras_example, li_wand2016, keras_dlwp,
+                                    aalborg, pytorch, tf_blog])
 def test_shipped_configs_pass(module):
   validation.validate(module.get_config())
 
@@ -75,6 +78,9 @@ def test_every_optimizer_passes_with_its_defaults(optimizer):
      'lbfgs'),
     ({'optim.adam.b1': 0.0, 'optim.adam.b2': 0.9999}, 'adam'),
     ({'optim.adam.learning_rate': 1e-3, 'optim.adam.eps': 1e-12}, 'adam'),
+    ({'width': 1, 'resample': 'nearest', 'style_resize': 'content'}, 'lbfgs'),
+    ({'width': MAX, 'resample': 'bicubic', 'preprocessing': 'swapped_means'}, 'lbfgs'),
+    ({'optim.scipy_lbfgsb.m': 1000, 'optim.scipy_lbfgsb.maxfun': 1}, 'scipy_lbfgsb'),
 ])
 def test_boundary_values_pass(changes, optimizer):
   validation.validate(_config(changes, optimizer))
@@ -124,7 +130,18 @@ BAD = [
     ('conv_algorithm', 'fft', 'lbfgs',
      "must be one of auto, direct, winograd; got 'fft'"),
     ('optimizer', 'sgd', 'lbfgs',
-     "must be one of lbfgs, optax_lbfgs, adam; got 'sgd'"),
+     "must be one of lbfgs, optax_lbfgs, adam, scipy_lbfgsb; got 'sgd'"),
+    ('width', 0, 'lbfgs', f'must be in [1, {MAX}]; got 0'),
+    ('width', MAX + 1, 'lbfgs', f'must be in [1, {MAX}]; got {MAX + 1}'),
+    ('resample', 'box', 'lbfgs', "must be one of lanczos, nearest, bilinear, bicubic; got 'box'"),
+    ('style_resize', 'crop', 'lbfgs', "must be one of aspect, content; got 'crop'"),
+    ('preprocessing', 'torch', 'lbfgs', "must be one of caffe, swapped_means; got 'torch'"),
+    ('optim.scipy_lbfgsb.m', 0, 'scipy_lbfgsb', 'must be in [1, 1000]; got 0'),
+    ('optim.scipy_lbfgsb.maxfun', 0, 'scipy_lbfgsb', 'must be in [1, ∞]; got 0'),
+    ('optim.scipy_lbfgsb.maxiter', 5, 'scipy_lbfgsb',
+     'unknown setting; scipy_lbfgsb takes m, maxfun'),
+    ('shard_spatial', True, 'scipy_lbfgsb',
+     "must be False with optimizer 'scipy_lbfgsb', which steps on the host"),
     ('loss.normalization', 'johnson', 'lbfgs',
      "must be one of gatys, keras; got 'johnson'"),
     ('loss.content_layers', ('block4_conv9',), 'lbfgs',
@@ -217,6 +234,8 @@ BAD_TYPES = [
     ('loss.style_layer_weights', 'abcde',
      "must be a tuple of numbers; got 'abcde'"),
     ('optim.lbfgs.history_size', 10.0, 'must be an integer; got 10.0'),
+    ('width', 2.5, 'must be an integer; got 2.5'),
+    ('resample', None, 'must be one of lanczos, nearest, bilinear, bicubic; got None'),
 ]
 
 
@@ -274,3 +293,8 @@ def test_settings_match_the_solvers():
     parameters = list(inspect.signature(solver).parameters.values())[skip:]
     keywords = tuple(p.name for p in parameters if p.kind == p.POSITIONAL_OR_KEYWORD)
     assert validation.SETTINGS[name] == keywords, name
+
+
+def test_scipy_lbfgsb_refuses_a_batch_of_contents():
+  config = _config({'contents': ('a.png', 'b.png'), 'content': None}, 'scipy_lbfgsb')
+  assert _message(config).startswith("config.optimizer: 'scipy_lbfgsb' solves one image at a time")

@@ -78,7 +78,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   first.content = str(paths[0])
   with tempfile.TemporaryDirectory() as scratch:
     content, style = inputs.load_inputs(first, pathlib.Path(scratch))
-  load = functools.partial(image.load, height=content.shape[0], width=content.shape[1])
+  load = functools.partial(image.load, height=content.shape[0], width=content.shape[1],
+                           resample=config.resample)
   contents = [content, *map(load, paths[1:])] if field == 'contents' else None
   spec = config_lib.spec(config)
   if field == 'frames':  # batch.size checks the batch's memory

@@ -11,24 +11,36 @@ from jaxstyle import color, image, samples
 
 def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path,
                 width_multiple: int = 1) -> tuple[np.ndarray, np.ndarray | list[np.ndarray]]:
-  """Content and style as HWC RGB 0..255, the content at the configured height
-  (its width rounded to a multiple of `width_multiple`) and each style at
-  `style_scale` times it; with `styles`, the style is a list, one array per
-  image. With `color_transfer`, every style has the content's colour mean and
-  covariance."""
+  """Content and style as HWC RGB 0..255, resized with `resample`: the content
+  at the configured height and width (unset: its aspect ratio), the width
+  rounded to a multiple of `width_multiple`; each style at `style_scale` times
+  the content's height (`style_resize` 'aspect') or height and width
+  ('content'). With `styles`, the style is a list, one array per image. With
+  `color_transfer`, every style has the content's colour mean and covariance."""
   path = config.content or samples.content()
-  content = image.load(path, height=config.height)
+  content = image.load(path, height=config.height, width=config.width,
+                       resample=config.resample)
   width = width_multiple * max(1, round(content.shape[1] / width_multiple))
   if width != content.shape[1]:
-    content = image.load(path, height=config.height, width=width)
+    content = image.load(path, height=config.height, width=width, resample=config.resample)
   paths = config.styles or (config.style or samples.style(scratch / 'style.png'),)
   scales = config.style_scale
   if not isinstance(scales, (tuple, list)):
     scales = (scales,) * len(paths)
-  styles = [image.load(p, height=round(s * config.height)) for p, s in zip(paths, scales)]
+  styles = [_style(config, p, s, content.shape[:2]) for p, s in zip(paths, scales)]
   if config.color_transfer:
     styles = [color.match_colors(s, content) for s in styles]
   return content, styles if config.styles else styles[0]
+
+
+def _style(config: ml_collections.ConfigDict, path: str | pathlib.Path, scale: float,
+           content_hw: tuple[int, int]) -> np.ndarray:
+  """One style image at `scale` times the content's height (and width, when
+  `style_resize` is 'content')."""
+  height, width = content_hw
+  squashed = config.style_resize == 'content'
+  return image.load(path, height=round(scale * height),
+                    width=round(scale * width) if squashed else None, resample=config.resample)
 
 
 def masks(config: ml_collections.ConfigDict,

@@ -45,8 +45,9 @@ def report(x: jax.Array, terms: dict[str, jax.Array],
 
 def report_with_grad_norms(x: jax.Array, terms: dict[str, jax.Array],
                            obj: objective.Objective) -> dict[str, jax.Array]:
-  """`report`, and each weighted term's gradient norm (objective.GRAD_NORMS)."""
-  return report(x, objective.terms_and_grad_norms(x, obj), obj)
+  """`report`, and each weighted term's gradient norm (objective.GRAD_NORMS);
+  what the solver adds to the terms (scipy_lbfgsb's evaluations) is kept."""
+  return report(x, {**terms, **objective.terms_and_grad_norms(x, obj)}, obj)
 
 
 def reporter(config: ml_collections.ConfigDict) -> optimize.Report:

@@ -37,9 +37,11 @@ def _deferred_sigint() -> Iterator[Callable[[], bool]]:
 
 
 def _at_height(config: ml_collections.ConfigDict, height: int) -> ml_collections.ConfigDict:
-  """A copy of `config` with `height` set: what one scale loads."""
+  """A copy of `config` with `height` set, and `width` scaled with it: what one scale loads."""
   scaled = config.copy_and_resolve_references()
   scaled.height = height
+  if config.width is not None:
+    scaled.width = max(1, round(config.width * height / config.height))
   return scaled
 
 

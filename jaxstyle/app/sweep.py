@@ -82,6 +82,9 @@ def plan(config: ml_collections.ConfigDict) -> list[Point]:
       validation.validate(point_config)
     except InputError as e:
       raise InputError(f'sweep point {hyper.describe(values)}: {e}') from None
+    if point_config.optimizer == 'scipy_lbfgsb':
+      raise InputError("config.optimizer: 'scipy_lbfgsb' solves one image at a time, and a "
+                       'sweep solves its points in batches: use another optimizer')
     points.append(Point(index, grid, values, point_config))
   return points
 

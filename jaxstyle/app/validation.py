@@ -17,7 +17,10 @@ from jaxstyle.checks import SettingError
 # Keyword settings each optimizer takes (optimize.make passes them on).
 SETTINGS = {'lbfgs': ('history_size', 'linesearch', 'max_linesearch'),
             'optax_lbfgs': ('history_size', 'max_linesearch'),
-            'adam': ('learning_rate', 'b1', 'b2', 'eps')}
+            'adam': ('learning_rate', 'b1', 'b2', 'eps'),
+            'scipy_lbfgsb': ('m', 'maxfun')}
+# Choices of the image loading fields.
+STYLE_RESIZES = ('aspect', 'content')
 
 
 def _fail(field: str, problem: str) -> None:
@@ -47,6 +50,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config[field] is not None and not isinstance(config[field], str):
       _fail(field, f'must be a path; got {config[field]!r}')
   _integer('height', config.height, 1, image.MAX_SIDE)
+  _loading(config)
   _styles(config)
   _integer('steps', config.steps, 1)
   _integer('seed', config.seed, 0)
@@ -78,6 +82,26 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      config_lib.spec(config).min_side)
   _optim(config.optimizer, dict(config.optim[config.optimizer]))
   _stopping(config)
+  _on_host(config)
+
+
+def _loading(config: ml_collections.ConfigDict) -> None:
+  """width, resample and style_resize: how the images are resized."""
+  if config.width is not None:
+    _integer('width', config.width, 1, image.MAX_SIDE)
+  checks.choice('config.resample', config.resample, tuple(image.RESAMPLES))
+  checks.choice('config.style_resize', config.style_resize, STYLE_RESIZES)
+
+
+def _on_host(config: ml_collections.ConfigDict) -> None:
+  """scipy_lbfgsb steps on the host, one image on one device."""
+  if config.optimizer != 'scipy_lbfgsb':
+    return
+  if config.contents is not None:
+    _fail('optimizer', "'scipy_lbfgsb' solves one image at a time; contents are solved as a "
+          'batch: use another optimizer, or one run per image')
+  if config.shard_spatial:
+    _fail('shard_spatial', "must be False with optimizer 'scipy_lbfgsb', which steps on the host")
 
 
 def _many(config: ml_collections.ConfigDict) -> None:
@@ -156,6 +180,8 @@ def _optim(name: str, values: dict[str, Any]) -> None:
       _fail(f'{field}.{key}', f'unknown setting; {name} takes {", ".join(SETTINGS[name])}')
     if key == 'history_size' or key == 'max_linesearch':
       _integer(f'{field}.{key}', value, 1, 1000)
+    elif key == 'm' or key == 'maxfun':
+      _integer(f'{field}.{key}', value, 1, 1000 if key == 'm' else None)
     elif key == 'linesearch':
       if value not in optimize.LINESEARCHES:
         _fail(f'{field}.{key}', f'must be one of {", ".join(optimize.LINESEARCHES)}; '

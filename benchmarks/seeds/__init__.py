@@ -1,0 +1,1 @@
+"""The source implementations' own code, run as written, against their presets."""
