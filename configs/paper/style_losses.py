@@ -1,7 +1,9 @@
 """The style losses side by side: rows the six losses of jaxstyle/style.py,
-columns two paintings; the same photograph, layers and steps throughout.
+columns two paintings (../shared/images); the same photograph, layers and
+steps throughout.
 
-python -m jaxstyle.sweep --config configs/paper/style_losses.py --workdir=runs/style_losses
+python -m jaxstyle.sweep --config configs/paper/style_losses.py --config.content=../shared/images/tubingen.jpg \
+    --workdir=runs/style_losses
 
 Each loss takes its own default style weight (style.KINDS[...].weight). Every
 point is its own compiled group (another loss or another style image).
@@ -16,7 +18,6 @@ SHARED = '../shared/images/'
 
 def get_config() -> ml_collections.ConfigDict:
   config = default.get_config()
-  config.content = SHARED + 'tubingen.jpg'
   config.height = 128
   config.steps = 100
   config.log_every = 50
