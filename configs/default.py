@@ -52,7 +52,7 @@ def get_config() -> ml_collections.ConfigDict:
   # blocks 3-5: 'direct', 'winograd' (CPU speed, float32) or 'auto' (winograd on CPU)
   config.conv_algorithm = 'auto'
   config.remat = False  # recompute VGG blocks in the backward pass: less memory
-  config.compilation_cache = True  # JAX's persistent cache in the workdir's parent
+  config.compilation_cache = True  # JAX's persistent cache, shared: $XDG_CACHE_HOME/jaxstyle
   config.shard_spatial = False  # split the image's width over every device (jax.sharding)
   config.output_bits = 8  # final.png: 8 or 16 bits per channel
 
