@@ -106,15 +106,15 @@ def prepare_inputs(out: pathlib.Path, height: int) -> tuple[pathlib.Path, pathli
   return paths
 
 
-def run_process(cmd: list[str], log: pathlib.Path,
-                env: dict[str, str] | None = None) -> dict[str, float]:
-  """Runs cmd from the repo root (in `env`, default this process's); whole
-  wall time, the child's CPU time (its waited-for descendants included), peak
-  RSS and the Unix time it was launched."""
+def run_process(cmd: list[str], log: pathlib.Path, env: dict[str, str] | None = None,
+                cwd: pathlib.Path = REPO) -> dict[str, float]:
+  """Runs cmd from `cwd` (default the repo root) in `env` (default this
+  process's); whole wall time, the child's CPU time (its waited-for
+  descendants included), peak RSS and the Unix time it was launched."""
   launched = time.time()
   start = time.perf_counter()
   with open(log, 'w') as f:
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
   wall = time.perf_counter() - start
   code = os.waitstatus_to_exitcode(status)

@@ -1,7 +1,7 @@
 """Start-up profile of a command-line run: where the seconds before step 0 go.
 
 python -m benchmarks.startup --out=DIR [--sizes=128,192] [--repeats=3] [--steps=30]
-    [--config=configs/keras_example.py] [--flag=--config.FIELD=VALUE ...]
+    [--config=configs/keras_example.py] [--flag=--config.FIELD=VALUE ...] [--baseline=CHECKOUT]
 
 Each run is its own process, launched as `python -m jaxstyle.main` would be
 (this module's `child` mode imports jaxstyle.main, then runs it), with the
@@ -12,8 +12,9 @@ first runs the same command untimed with the same cache. The child times
 the import of jaxstyle.main, the application's phases (their functions
 wrapped with timers) and every compiled program (JAX's own compile events:
 trace, lower to MLIR, XLA compile or persistent-cache read); step times come
-from metrics.jsonl's Unix times. Writes DIR/startup.json and DIR/startup.md
-(medians over the repeats).
+from metrics.jsonl's Unix times. With --baseline, every run is made from
+that checkout too, in turn with this one's. Writes DIR/startup.json and
+DIR/startup.md (medians over the repeats).
 """
 import argparse
 import functools
@@ -112,8 +113,9 @@ def programs(spans: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def one_run(args: argparse.Namespace, height: int, content: pathlib.Path, style: pathlib.Path,
-            where: pathlib.Path, warm: bool) -> dict[str, Any]:
-  """One timed CLI run (after an untimed one with the same cache when `warm`)."""
+            where: pathlib.Path, warm: bool, repo: pathlib.Path) -> dict[str, Any]:
+  """One timed CLI run of the checkout `repo` (after an untimed one with the
+  same cache when `warm`)."""
   from benchmarks import run as bench  # pylint: disable=g-import-not-at-top
   import shutil  # pylint: disable=g-import-not-at-top
   shutil.rmtree(where, ignore_errors=True)
@@ -126,8 +128,8 @@ def one_run(args: argparse.Namespace, height: int, content: pathlib.Path, style:
                                str(time.time()), str(timings), '--', *flags,
                                f'--workdir={workdir}']
   if warm:
-    bench.run_process(child_cmd(where / 'fill'), where / 'fill.log', env=env)
-  result = bench.run_process(child_cmd(where / 'run'), where / 'run.log', env=env)
+    bench.run_process(child_cmd(where / 'fill'), where / 'fill.log', env=env, cwd=repo)
+  result = bench.run_process(child_cmd(where / 'run'), where / 'run.log', env=env, cwd=repo)
   data = json.loads(timings.read_text())
   records = [json.loads(l) for l in (where / 'run' / 'metrics.jsonl').read_text().splitlines()]
   at = {r['step']: r['time'] - result['launched'] for r in records}
@@ -207,20 +209,27 @@ def main() -> None:
   parser.add_argument('--config', default='configs/keras_example.py')
   parser.add_argument('--flag', action='append', default=[],
                       help='a further CLI flag, e.g. --flag=--config.grad_norms=False')
+  parser.add_argument('--baseline', type=pathlib.Path,
+                      help='another checkout (with this benchmark) run in turn with this one')
   args = parser.parse_args()
   from benchmarks import run as bench  # pylint: disable=g-import-not-at-top
   out = args.out.resolve()
   out.mkdir(parents=True, exist_ok=True)
+  checkouts = {'': bench.REPO}
+  if args.baseline:
+    checkouts[', baseline'] = args.baseline.resolve()
   runs: dict[str, list[dict[str, Any]]] = {}
   for height in (int(s) for s in args.sizes.split(',')):
     content, style = bench.prepare_inputs(out, height)
     for rep in range(args.repeats):
       for warm in (False, True):
-        name = f'{height} px {"warm" if warm else "cold"}'
-        runs.setdefault(name, []).append(
-            one_run(args, height, content, style, out / f'{height}_{warm:d}_{rep}', warm))
-        print(f'{name} repeat {rep}: step 0 at {runs[name][-1]["step0_s"]:.2f} s, '
-              f'whole {runs[name][-1]["wall_s"]:.2f} s', flush=True)
+        for label, repo in checkouts.items():
+          name = f'{height} px {"warm" if warm else "cold"}{label}'
+          where = out / f'{height}_{warm:d}_{rep}{"_b" if label else ""}'
+          runs.setdefault(name, []).append(
+              one_run(args, height, content, style, where, warm, repo))
+          print(f'{name} repeat {rep}: step 0 at {runs[name][-1]["step0_s"]:.2f} s, '
+                f'whole {runs[name][-1]["wall_s"]:.2f} s', flush=True)
   columns = {name: summary(rs) for name, rs in runs.items()}
   (out / 'startup.json').write_text(json.dumps({'args': vars(args) | {'out': str(args.out)},
                                                 'runs': runs, 'summary': columns}, indent=1))

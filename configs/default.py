@@ -76,9 +76,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim.adam = dict(learning_rate=10.0, b1=0.9, b2=0.999, eps=1e-8)
 
   config.log_every = 10  # metrics.jsonl line and progress; 0: first and last only
-  # Per-term gradient norms in the metrics: about one more gradient evaluation
-  # per logged step.
-  config.grad_norms = True
+  # Per-term gradient norms in the metrics; off: each logged step would cost
+  # about one more gradient evaluation, and a run one more compile.
+  config.grad_norms = False
   config.save_every = 50  # step_NNNNN.png; 0: final image only
   config.checkpoint_every = 50  # workdir/checkpoint.npz; 0: only at the end
   config.tensorboard = True  # event files in workdir/tensorboard (needs tensorboardX)
