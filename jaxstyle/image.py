@@ -171,8 +171,10 @@ def load_mask(path: PathLike, height: int, width: int) -> np.ndarray:
   return np.clip(y / 255.0, 0.0, 1.0).astype(np.float32)
 
 
+@jax.jit
 def preprocess(rgb: Any) -> jax.Array:
-  """RGB 0..255, (H, W, 3) or (N, H, W, 3) -> float32 NHWC BGR minus means."""
+  """RGB 0..255, (H, W, 3) or (N, H, W, 3) -> float32 NHWC BGR minus means.
+  Jitted: one small program per shape, where its operations would be several."""
   x = jnp.asarray(rgb, jnp.float32)
   if x.ndim == 3:
     x = x[None]

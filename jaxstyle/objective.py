@@ -211,6 +211,21 @@ def targets(variables: Any, x: jax.Array, content_layers: Sequence[str] = (),
   return {l: features[l] for l in content_layers}, grams
 
 
+@functools.partial(jax.jit, static_argnames=('content_layers', 'style_layers', 'pooling',
+                                             'precision'))
+def _all_targets(variables: Any, content: jax.Array, styles: list[jax.Array],
+                 content_layers: tuple[str, ...], style_layers: tuple[str, ...], pooling: str,
+                 precision: str) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+  """`make`'s targets in one program: the content's features at
+  `content_layers` and every style's Grams at `style_layers`, stacked, (S, C,
+  C). Images HWC RGB 0..255."""
+  at = lambda rgb, c, s: targets(variables, image.preprocess(rgb), c, s, pooling=pooling,
+                                 precision=precision)
+  grams = [at(rgb, (), style_layers)[1] for rgb in styles]
+  return (at(content, content_layers, ())[0],
+          {l: jnp.stack([g[l] for g in grams]) for l in style_layers})
+
+
 def min_side(layers: Sequence[str]) -> int:
   """Smallest image side (px) for which every layer keeps at least one position."""
   return max((2**vgg.downsampling(l) for l in layers), default=1)
@@ -282,7 +297,7 @@ def _weights(s: dict[str, Any], n_styles: int) -> Weights:
   if layer_weights is None:
     layer_weights = (1.0 / max(n, 1),) * n
   blend = np.asarray(s['style_blend_weights'] or (1.0,) * n_styles, np.float64)
-  f32 = lambda v: jnp.asarray(v, jnp.float32)
+  f32 = lambda v: jax.device_put(np.asarray(v, np.float32))  # jnp.asarray would compile
   extra = {name: f32(weight) for name, (weight, _) in (s['extra_terms'] or {}).items()}
   return Weights(*map(f32, (s['content_weight'], s['style_weight'], layer_weights,
                             s['tv_weight'], s['tv_power'], blend / blend.sum())), extra)
@@ -327,13 +342,9 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
         if not m.any():
           checks.fail('style_masks', f'mask {i + 1} of {len(at_layer)} is black on every '
                       f'position of {l}; a mask needs a region to style')
-    masks = {l: jnp.asarray(np.stack(m)) for l, m in masks.items()}
-  # One set of static arguments: one compile serves the content and the styles of its size.
-  at = lambda rgb: targets(variables, image.preprocess(rgb), spec.content_layers,
-                           spec.style_layers, pooling=spec.pooling, precision=spec.precision)
-  grams = [at(rgb)[1] for rgb in styles]
-  return Objective(
-      variables=variables, content=at(content)[0],
-      style=StyleTargets(grams={l: jnp.stack([g[l] for g in grams]) for l in spec.style_layers},
-                         masks=masks),
-      weights=_weights(s, len(styles)), spec=spec)
+    masks = {l: jax.device_put(np.stack(m)) for l, m in masks.items()}
+  content_features, grams = _all_targets(variables, content, styles, spec.content_layers,
+                                         spec.style_layers, spec.pooling, spec.precision)
+  return Objective(variables=variables, content=content_features,
+                   style=StyleTargets(grams=grams, masks=masks),
+                   weights=_weights(s, len(styles)), spec=spec)

@@ -151,8 +151,11 @@ class Progress(NamedTuple):
 def _programs(solver: Solver, report: Report) -> tuple[Callable, Callable, Callable]:
   """The solver's jitted init, update (donating x and state) and report: one
   set per solver and report, so a later solve of the same shapes compiles nothing."""
+  def reported(x, state, params):
+    return report(x, solver.aux(x, state, params), params)
+
   return (jax.jit(solver.init), jax.jit(solver.update, donate_argnums=(0, 1)),
-          jax.jit(lambda x, state, params: report(x, solver.aux(x, state, params), params)))
+          jax.jit(reported))
 
 
 def _aux(x: jax.Array, aux: Any, params: Any) -> Any:
@@ -174,7 +177,7 @@ def minimize(solver: Solver, report: Report, x0: jax.Array, params: Any, at: Seq
   """
   init, update, values = _programs(solver, report)
   if start is None:
-    x = jnp.array(x0, copy=True)  # the caller keeps x0: the steps donate x
+    x = jax.device_put(x0, may_alias=False)  # a copy: the caller keeps x0, the steps donate x
     start = Progress(0, x, init(x, params))
   else:
     at = [s for s in at if s > start.step]
