@@ -93,4 +93,5 @@ def test_off_after_on_in_one_process(monkeypatch, tmp_path):
     cache.enable(ml_collections.ConfigDict({'compilation_cache': False}))
     assert jax.config.jax_compilation_cache_dir is None
   finally:
+    cache.enable(ml_collections.ConfigDict({'compilation_cache': False}))
     cache.publish()

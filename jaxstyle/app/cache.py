@@ -68,18 +68,27 @@ def _remove_stale(shared: pathlib.Path) -> None:
 
 
 def publish() -> None:
-  """Links every entry this process compiled into the shared directory, and
-  drops the staging directory (at exit; later compiles go uncached)."""
+  """At exit: links every entry this process compiled into the shared
+  directory, and drops the staging directory."""
   global _staging
   staging, _staging = _staging, None
   if staging is None:
     return
-  jax.config.update('jax_compilation_cache_dir', None)
-  jax_cache.reset_cache()
   with contextlib.suppress(OSError):
     for entry in staging.iterdir():
       _link(entry, staging.parent / entry.name)
   shutil.rmtree(staging, ignore_errors=True)
+
+
+def _use(directory: pathlib.Path | None) -> None:
+  """JAX's cache in `directory` (None: no cache) from the next compile on."""
+  path = None if directory is None else str(directory)
+  before = jax.config.jax_compilation_cache_dir
+  if path == before:
+    return
+  jax.config.update('jax_compilation_cache_dir', path)
+  if before is not None:  # JAX sets its cache up once, at the first compile after a directory
+    jax_cache.reset_cache()
 
 
 def enable(config: ml_collections.ConfigDict) -> None:
@@ -87,9 +96,7 @@ def enable(config: ml_collections.ConfigDict) -> None:
   else none. Every entry is kept, however quick its compile (CPU compiles are)."""
   global _staging
   if not config.compilation_cache:
-    if jax.config.jax_compilation_cache_dir is not None:
-      jax.config.update('jax_compilation_cache_dir', None)
-      jax_cache.reset_cache()
+    _use(None)
     return
   if _staging is None:
     shared = directory()
@@ -100,9 +107,7 @@ def enable(config: ml_collections.ConfigDict) -> None:
       if entry.is_file() and not entry.name.startswith('.'):
         _link(entry, _staging / entry.name)
     atexit.register(publish)
-  if jax.config.jax_compilation_cache_dir != str(_staging):
-    jax.config.update('jax_compilation_cache_dir', str(_staging))
-    jax_cache.reset_cache()
+  _use(_staging)
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
   # XLA's own caches would live in the staging directory, whose path then
