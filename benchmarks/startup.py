@@ -1,7 +1,8 @@
 """Start-up profile of a command-line run: where the seconds before step 0 go.
 
 python -m benchmarks.startup --out=DIR [--sizes=128,192] [--repeats=3] [--steps=30]
-    [--config=configs/keras_example.py] [--flag=--config.FIELD=VALUE ...] [--baseline=CHECKOUT]
+    [--config=configs/keras_example.py] [--flag=--config.FIELD=VALUE ...]
+    [--baseline=CHECKOUT [--baseline_python=PYTHON]]
 
 Each run is its own process, launched as `python -m jaxstyle.main` would be
 (this module's `child` mode imports jaxstyle.main, then runs it), with the
@@ -113,9 +114,9 @@ def programs(spans: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def one_run(args: argparse.Namespace, height: int, content: pathlib.Path, style: pathlib.Path,
-            where: pathlib.Path, warm: bool, repo: pathlib.Path) -> dict[str, Any]:
-  """One timed CLI run of the checkout `repo` (after an untimed one with the
-  same cache when `warm`)."""
+            where: pathlib.Path, warm: bool, repo: pathlib.Path, python: str) -> dict[str, Any]:
+  """One timed CLI run of the checkout `repo` by the interpreter `python`
+  (after an untimed one with the same cache when `warm`)."""
   from benchmarks import run as bench  # pylint: disable=g-import-not-at-top
   import shutil  # pylint: disable=g-import-not-at-top
   shutil.rmtree(where, ignore_errors=True)
@@ -124,7 +125,7 @@ def one_run(args: argparse.Namespace, height: int, content: pathlib.Path, style:
   flags = ['--config', args.config, f'--config.content={content}', f'--config.style={style}',
            f'--config.height={height}', f'--config.steps={args.steps}', *args.flag]
   timings = where / 'timings.json'
-  child_cmd = lambda workdir: [sys.executable, '-m', 'benchmarks.startup', '--child',
+  child_cmd = lambda workdir: [python, '-m', 'benchmarks.startup', '--child',
                                str(time.time()), str(timings), '--', *flags,
                                f'--workdir={workdir}']
   if warm:
@@ -211,23 +212,25 @@ def main() -> None:
                       help='a further CLI flag, e.g. --flag=--config.grad_norms=False')
   parser.add_argument('--baseline', type=pathlib.Path,
                       help='another checkout (with this benchmark) run in turn with this one')
+  parser.add_argument('--baseline_python', default=sys.executable,
+                      help="the baseline's interpreter (its environment); default this one")
   args = parser.parse_args()
   from benchmarks import run as bench  # pylint: disable=g-import-not-at-top
   out = args.out.resolve()
   out.mkdir(parents=True, exist_ok=True)
-  checkouts = {'': bench.REPO}
+  checkouts = {'': (bench.REPO, sys.executable)}
   if args.baseline:
-    checkouts[', baseline'] = args.baseline.resolve()
+    checkouts[', baseline'] = (args.baseline.resolve(), args.baseline_python)
   runs: dict[str, list[dict[str, Any]]] = {}
   for height in (int(s) for s in args.sizes.split(',')):
     content, style = bench.prepare_inputs(out, height)
     for rep in range(args.repeats):
       for warm in (False, True):
-        for label, repo in checkouts.items():
+        for label, (repo, python) in checkouts.items():
           name = f'{height} px {"warm" if warm else "cold"}{label}'
           where = out / f'{height}_{warm:d}_{rep}{"_b" if label else ""}'
           runs.setdefault(name, []).append(
-              one_run(args, height, content, style, where, warm, repo))
+              one_run(args, height, content, style, where, warm, repo, python))
           print(f'{name} repeat {rep}: step 0 at {runs[name][-1]["step0_s"]:.2f} s, '
                 f'whole {runs[name][-1]["wall_s"]:.2f} s', flush=True)
   columns = {name: summary(rs) for name, rs in runs.items()}
