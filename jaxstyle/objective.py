@@ -211,8 +211,14 @@ def targets(variables: Any, x: jax.Array, content_layers: Sequence[str] = (),
   return {l: features[l] for l in content_layers}, grams
 
 
+# XLA options of a program that runs once (targets, a solver's init): LLVM's
+# level 1 compiles it in 10-20 % less time than the default, and runs it about
+# as fast (docs/performance.md).
+ONCE = {'xla_backend_optimization_level': 1}
+
+
 @functools.partial(jax.jit, static_argnames=('content_layers', 'style_layers', 'pooling',
-                                             'precision'))
+                                             'precision'), compiler_options=ONCE)
 def _all_targets(variables: Any, content: jax.Array, styles: list[jax.Array],
                  content_layers: tuple[str, ...], style_layers: tuple[str, ...], pooling: str,
                  precision: str) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:

@@ -154,8 +154,8 @@ def _programs(solver: Solver, report: Report) -> tuple[Callable, Callable, Calla
   def reported(x, state, params):
     return report(x, solver.aux(x, state, params), params)
 
-  return (jax.jit(solver.init), jax.jit(solver.update, donate_argnums=(0, 1)),
-          jax.jit(reported))
+  return (jax.jit(solver.init, compiler_options=objective.ONCE),
+          jax.jit(solver.update, donate_argnums=(0, 1)), jax.jit(reported))
 
 
 def _aux(x: jax.Array, aux: Any, params: Any) -> Any:
