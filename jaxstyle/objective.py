@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import checks, image, losses, settings, vgg
+from jaxstyle import checks, image, losses, settings, vgg, xla
 from jaxstyle.errors import InputError
 from jaxstyle.settings import CONV_ALGORITHMS, PRECISIONS, TERMS  # noqa: F401 (re-exported)
 
@@ -211,14 +211,6 @@ def targets(variables: Any, x: jax.Array, content_layers: Sequence[str] = (),
   return {l: features[l] for l in content_layers}, grams
 
 
-# XLA options of a program that runs once (targets, a solver's init): LLVM's
-# level 1 compiles it in 10-20 % less time than the default, and runs it about
-# as fast (docs/performance.md).
-ONCE = {'xla_backend_optimization_level': 1}
-
-
-@functools.partial(jax.jit, static_argnames=('content_layers', 'style_layers', 'pooling',
-                                             'precision'), compiler_options=ONCE)
 def _all_targets(variables: Any, content: jax.Array, styles: list[jax.Array],
                  content_layers: tuple[str, ...], style_layers: tuple[str, ...], pooling: str,
                  precision: str) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
@@ -230,6 +222,13 @@ def _all_targets(variables: Any, content: jax.Array, styles: list[jax.Array],
   grams = [at(rgb, (), style_layers)[1] for rgb in styles]
   return (at(content, content_layers, ())[0],
           {l: jnp.stack([g[l] for g in grams]) for l in style_layers})
+
+
+@functools.cache
+def _all_targets_jitted() -> Callable[..., Any]:
+  """_all_targets jitted, made at first use: its XLA options are checked then."""
+  return jax.jit(_all_targets, static_argnames=('content_layers', 'style_layers', 'pooling',
+                                                'precision'), compiler_options=xla.once())
 
 
 def min_side(layers: Sequence[str]) -> int:
@@ -349,8 +348,9 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
           checks.fail('style_masks', f'mask {i + 1} of {len(at_layer)} is black on every '
                       f'position of {l}; a mask needs a region to style')
     masks = {l: jax.device_put(np.stack(m)) for l, m in masks.items()}
-  content_features, grams = _all_targets(variables, content, styles, spec.content_layers,
-                                         spec.style_layers, spec.pooling, spec.precision)
+  content_features, grams = _all_targets_jitted()(
+      variables, content, styles, spec.content_layers, spec.style_layers, spec.pooling,
+      spec.precision)
   return Objective(variables=variables, content=content_features,
                    style=StyleTargets(grams=grams, masks=masks),
                    weights=_weights(s, len(styles)), spec=spec)

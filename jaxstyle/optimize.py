@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxstyle import objective
+from jaxstyle import objective, xla
 from jaxstyle.errors import InputError
 # jaxopt comes from there, imported with its deprecation warning silenced.
 from jaxstyle.linesearch import StrongWolfe, jaxopt
@@ -154,8 +154,9 @@ def _programs(solver: Solver, report: Report) -> tuple[Callable, Callable, Calla
   def reported(x, state, params):
     return report(x, solver.aux(x, state, params), params)
 
-  return (jax.jit(solver.init, compiler_options=objective.ONCE),
-          jax.jit(solver.update, donate_argnums=(0, 1)), jax.jit(reported))
+  return (jax.jit(solver.init, compiler_options=xla.once()),
+          jax.jit(solver.update, donate_argnums=(0, 1), compiler_options=xla.step()),
+          jax.jit(reported))
 
 
 def _aux(x: jax.Array, aux: Any, params: Any) -> Any:
