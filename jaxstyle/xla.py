@@ -33,12 +33,15 @@ def _known(options: tuple[tuple[str, Any], ...]) -> bool:
 
 
 def _checked(*sets: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+  """The options of `sets` that XLA knows, by sets: one compile when it knows all."""
+  if _known(sum(sets, ())):
+    return dict(sum(sets, ()))
   return {k: v for options in sets if _known(options) for k, v in options}
 
 
 def step() -> dict[str, Any]:
   """Options of a program that runs many times: a solver's step."""
-  return _checked(_EMITTERS)
+  return {k: v for k, v in _checked(_EMITTERS, _ONCE).items() if k in dict(_EMITTERS)}
 
 
 def once() -> dict[str, Any]:
