@@ -234,8 +234,8 @@ def main() -> None:
           print(f'{name} repeat {rep}: step 0 at {runs[name][-1]["step0_s"]:.2f} s, '
                 f'whole {runs[name][-1]["wall_s"]:.2f} s', flush=True)
   columns = {name: summary(rs) for name, rs in runs.items()}
-  (out / 'startup.json').write_text(json.dumps({'args': vars(args) | {'out': str(args.out)},
-                                                'runs': runs, 'summary': columns}, indent=1))
+  (out / 'startup.json').write_text(json.dumps({'args': vars(args),
+                                                'runs': runs, 'summary': columns}, indent=1, default=str))
   command = ' '.join(['python -m benchmarks.startup', *sys.argv[1:]])
   text = f'`{command}`, median of {args.repeats}\n\n{table(columns)}\n'
   (out / 'startup.md').write_text(text)
