@@ -11,8 +11,9 @@ jaxstyle.sweep` with `--workdir=runs/NAME`; set-up steps in a block (venv,
 pip) are left out. NAME is unique across the documentation. Each runs as
 written, through bash from the repository root with `python` this
 interpreter, with CPU_SIZE[NAME] appended where the documented size is not a
-CPU size, after removing runs/NAME and the compilation cache
-(runs/.jax_cache), so every time includes the compile a first run pays.
+CPU size, after removing runs/NAME, with an empty compilation cache (XDG_CACHE_HOME
+runs/.cache, emptied first), so every time includes the compile a first run
+pays.
 Examples run one after another, in documentation order.
 
 Writes OUT/NAME.jpg (the run's picture: final.png, the contact sheet, or the
@@ -140,14 +141,16 @@ def picture_path(out: pathlib.Path, example: Example) -> pathlib.Path:
 def run(example: Example) -> dict:
   """Runs the example from a fresh workdir and a cold compilation cache."""
   runs = bench.REPO / 'runs'
-  for stale in (runs / example.name, runs / '.jax_cache'):
+  for stale in (runs / example.name, runs / '.cache'):
     shutil.rmtree(stale, ignore_errors=True)
   command = ' '.join([example.command, CPU_SIZE.get(example.name, '')]).strip()
   log = runs / f'{example.name}.log'
   log.parent.mkdir(exist_ok=True)
   record = {'name': example.name, 'command': command, 'log': str(log.relative_to(bench.REPO))}
   try:
-    record.update(bench.run_process(['bash', '-c', command], log), status=0)
+    record.update(bench.run_process(['bash', '-c', command], log,
+                                    env={**os.environ, 'XDG_CACHE_HOME': str(runs / '.cache')}),
+                  status=0)
   except RuntimeError as e:
     record.update(status=str(e))
   return record

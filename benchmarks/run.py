@@ -2,7 +2,8 @@
 the same objective and against pastiche, on CPU.
 
 python -m benchmarks.run --out=DIR [--sizes=128,256,384] [--steps=50] [--repeats=2]
-    [--impls=jaxstyle,jaxstyle_zoom,jaxstyle_direct,jaxstyle_nols,jaxstyle_warm,jaxstyle_optax,torch,pastiche]
+    [--impls=jaxstyle,jaxstyle_defaults,jaxstyle_zoom,jaxstyle_direct,jaxstyle_nols,jaxstyle_warm,
+             jaxstyle_optax,torch,pastiche]
 
 Every implementation runs as its own process (A B C D E, repeated), timed from
 process start. Writes DIR/results.json, DIR/results.md and DIR/loss_H.png.
@@ -35,9 +36,10 @@ STYLE_LAYERS = ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1',
 DEEPEST = 'block5_conv2'
 CLOCK_GHZ = 2.5
 AGREE_RTOL = 1e-3
-IMPLS = ('jaxstyle', 'jaxstyle_zoom', 'jaxstyle_direct', 'jaxstyle_nols', 'jaxstyle_warm',
+IMPLS = ('jaxstyle', 'jaxstyle_defaults', 'jaxstyle_zoom', 'jaxstyle_direct', 'jaxstyle_nols', 'jaxstyle_warm',
          'jaxstyle_optax', 'torch', 'pastiche')
 LABELS = {'jaxstyle': 'jaxstyle (jaxopt L-BFGS)',
+          'jaxstyle_defaults': 'jaxstyle (jaxopt L-BFGS), command-line defaults',
           'jaxstyle_zoom': "jaxstyle (jaxopt L-BFGS, jaxopt's zoom line search)",
           'jaxstyle_direct': 'jaxstyle (jaxopt L-BFGS), direct convolutions (no Winograd)',
           'jaxstyle_nols': 'jaxstyle (jaxopt L-BFGS, no line search)',
@@ -104,13 +106,15 @@ def prepare_inputs(out: pathlib.Path, height: int) -> tuple[pathlib.Path, pathli
   return paths
 
 
-def run_process(cmd: list[str], log: pathlib.Path) -> dict[str, float]:
-  """Runs cmd from the repo root; whole wall time, the child's CPU time (its
-  waited-for descendants included), peak RSS and the Unix time it was launched."""
+def run_process(cmd: list[str], log: pathlib.Path, env: dict[str, str] | None = None,
+                cwd: pathlib.Path = REPO) -> dict[str, float]:
+  """Runs cmd from `cwd` (default the repo root) in `env` (default this
+  process's); whole wall time, the child's CPU time (its waited-for
+  descendants included), peak RSS and the Unix time it was launched."""
   launched = time.time()
   start = time.perf_counter()
   with open(log, 'w') as f:
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
   wall = time.perf_counter() - start
   code = os.waitstatus_to_exitcode(status)
@@ -148,23 +152,27 @@ def evaluations(checkpoint: pathlib.Path, counters: dict[str, int], linesearch: 
 
 def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps: int,
                  optimizer: str, workdir: pathlib.Path, counters: dict[str, int],
-                 *flags: str, warm: bool = False, log_every: int = 1) -> dict[str, Any]:
-  """One CLI run, timed from process start. The CLI keeps a compilation cache
-  in the workdir's parent: one parent per run keeps the run cold, as a user's
-  first run is; `warm` runs the same command once before, untimed, to fill it."""
+                 *flags: str, warm: bool = False, log_every: int = 1,
+                 defaults: bool = False) -> dict[str, Any]:
+  """One CLI run, timed from process start, logging every `log_every` steps
+  without gradient norms, images or events; with `defaults`, the command
+  line's defaults instead. Each run has a compilation cache of its own
+  (XDG_CACHE_HOME in `workdir`), so it starts cold, as a user's first run
+  does; `warm` runs the same command once before, untimed, to fill it."""
   shutil.rmtree(workdir, ignore_errors=True)
   run_dir = workdir / 'run'
+  quiet = [f'--config.optimizer={optimizer}', f'--config.log_every={log_every}',
+           '--config.grad_norms=False', '--config.save_every=0', '--config.checkpoint_every=0',
+           '--config.tensorboard=False']
   cmd = [sys.executable, '-m', 'jaxstyle.main', '--config', 'configs/keras_example.py',
          f'--config.content={content}', f'--config.style={style}',
          f'--config.height={height}', f'--config.steps={steps}',
-         f'--config.optimizer={optimizer}', f'--config.log_every={log_every}',
-         '--config.grad_norms=False',
-         '--config.save_every=0', *flags,
-         '--config.checkpoint_every=0', '--config.tensorboard=False', f'--workdir={run_dir}']
+         *([] if defaults else quiet), *flags, f'--workdir={run_dir}']
+  env = {**os.environ, 'XDG_CACHE_HOME': str(workdir / 'cache')}
   if warm:
-    run_process(cmd, workdir.with_suffix('.cold.log'))
+    run_process(cmd, workdir.with_suffix('.cold.log'), env=env)
     shutil.rmtree(run_dir)
-  result = run_process(cmd, workdir.with_suffix('.log'))
+  result = run_process(cmd, workdir.with_suffix('.log'), env=env)
   records = [json.loads(l) for l in (run_dir / 'metrics.jsonl').read_text().splitlines()]
   # Each record carries the Unix time it was logged: the loss curve runs from
   # the launch to that moment, as torch's does from its t0 (the final image,
@@ -349,6 +357,9 @@ def main() -> None:
     runners = {
         'jaxstyle': lambda rep: run_jaxstyle(content, style, height, args.steps, 'lbfgs',
                                              work / f'jaxstyle_r{rep}', counters),
+        'jaxstyle_defaults': lambda rep: run_jaxstyle(
+            content, style, height, args.steps, 'lbfgs', work / f'defaults_r{rep}', counters,
+            defaults=True),
         'jaxstyle_direct': lambda rep: run_jaxstyle(
             content, style, height, args.steps, 'lbfgs', work / f'direct_r{rep}', counters,
             '--config.conv_algorithm=direct'),

@@ -61,7 +61,7 @@ def get_config() -> ml_collections.ConfigDict:
   # blocks 3-5: 'direct', 'winograd' (CPU speed, float32) or 'auto' (winograd on CPU)
   config.conv_algorithm = 'auto'
   config.remat = False  # recompute VGG blocks in the backward pass: less memory
-  config.compilation_cache = True  # JAX's persistent cache in the workdir's parent
+  config.compilation_cache = True  # JAX's persistent cache, shared: $XDG_CACHE_HOME/jaxstyle
   config.shard_spatial = False  # split the image's width over every device (jax.sharding)
   config.output_bits = 8  # final.png: 8 or 16 bits per channel
 
@@ -100,9 +100,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim.scipy_lbfgsb = dict(m=10, maxfun=20)
 
   config.log_every = 10  # metrics.jsonl line and progress; 0: first and last only
-  # Per-term gradient norms in the metrics: about one more gradient evaluation
-  # per logged step.
-  config.grad_norms = True
+  # Per-term gradient norms in the metrics; off: each logged step would cost
+  # about one more gradient evaluation, and a run one more compile.
+  config.grad_norms = False
   config.save_every = 50  # step_NNNNN.png; 0: final image only
   config.checkpoint_every = 50  # workdir/checkpoint.npz; 0: only at the end
   config.tensorboard = True  # event files in workdir/tensorboard (needs tensorboardX)

@@ -17,91 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import checks, image, losses, settings, style, vgg
+from jaxstyle import checks, image, losses, settings, style, vgg, xla
+from jaxstyle import spec as spec_lib
 from jaxstyle.errors import InputError
 from jaxstyle.settings import CONV_ALGORITHMS, PRECISIONS, TERMS  # noqa: F401 (re-exported)
-
-# Each precision as jax names it. It applies to the Gram matrices too: left to
-# JAX's default, a float32 matrix product runs on TF32 tensor cores on recent GPUs.
-_JAX_PRECISION = {'highest': 'highest', 'tf32': 'tensorfloat32', 'bf16': 'bfloat16'}
-
-# An extra term: fn(features, x) -> scalar, features {layer: NHWC} of one forward pass.
-TermFn = Callable[[dict[str, jax.Array], jax.Array], jax.Array]
-
-
-@dataclasses.dataclass(frozen=True)
-class Spec:
-  """Static structure of an objective: changing it means a new compile."""
-  content_layers: tuple[str, ...]
-  style_layers: tuple[str, ...]
-  normalization: str = 'gatys'
-  pooling: str = 'avg'
-  precision: str = 'highest'  # one of PRECISIONS
-  preprocessing: str = 'caffe'  # what the network sees of x (image.PREPROCESSINGS)
-  remat: bool = False  # recompute each VGG block in the backward pass
-  winograd: bool = False  # blocks 3 to 5 convolve by Winograd (vgg.WINOGRAD)
-  # Each content and style term's gradient into its layer's features has L1
-  # norm equal to the term's weight (losses.normalize_gradient).
-  normalize_gradients: bool = False
-  style_loss: str = 'gram'  # one of style.KINDS
-  sliced_projections: int | None = None  # 'sliced': directions per evaluation (None: C)
-  extra_layers: tuple[str, ...] = ()  # computed for the extra terms only
-  extra_terms: tuple[tuple[str, TermFn], ...] = ()  # (name, fn), in report order
-
-  @property
-  def min_side(self) -> int:
-    """Smallest image side (px) the layers need: a position each, and a 3x3
-    patch at the style layers for 'mrf'."""
-    patch = min_side(self.style_layers, 3) if self.style_loss == 'mrf' else 1
-    return max(min_side(self.layers), patch)
-
-  @property
-  def style_kind(self) -> style.StyleLoss:
-    if self.style_loss == 'sliced':
-      return style.sliced(self.sliced_projections)
-    return style.KINDS[self.style_loss]
-
-  @property
-  def model(self) -> vgg.VGG19:
-    return _model(self.pooling, self.precision)
-
-  def matmul_precision(self) -> Any:
-    """Context in which the loss's own matrix products (the Grams and their
-    gradients) are traced at the convolutions' precision."""
-    return jax.default_matmul_precision(_JAX_PRECISION[self.precision])
-
-  @property
-  def layers(self) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(self.content_layers + self.style_layers + self.extra_layers))
-
-  def features(self, variables: Any, x: jax.Array) -> dict[str, jax.Array]:
-    """VGG activations at self.layers of x, 'caffe' input, which the network
-    sees as `preprocessing` makes it; under remat only block outputs are kept."""
-    if self.preprocessing != 'caffe':
-      x = x + jnp.asarray(image.offset(self.preprocessing))
-    apply = lambda v, x: self.model.apply(v, x, layers=self.layers)
-    if self.remat:
-      policy = jax.checkpoint_policies.save_only_these_names(vgg.BLOCK_OUTPUT)
-      apply = jax.checkpoint(apply, policy=policy)
-    return apply(variables, x)
-
-  def prepare(self, variables: Any) -> Any:
-    """VGG19 variables as this spec computes with them, and only the layers
-    up to its deepest (vgg.up_to): with the Winograd kernels of its layers
-    when it uses Winograd (kept if already there), with the flipped kernels
-    and no Winograd ones when it does not."""
-    variables = vgg.up_to(variables, self.layers)
-    if self.winograd:
-      return vgg.with_winograd_kernels(variables, self.layers)
-    if vgg.WINOGRAD not in variables:
-      return variables
-    return vgg.with_flipped_kernels({'params': variables['params']})
-
-
-def _model(pooling: str, precision: str) -> vgg.VGG19:
-  if precision == 'bf16':
-    return vgg.VGG19(pooling=pooling, dtype=jnp.bfloat16)
-  return vgg.VGG19(pooling=pooling, precision=_JAX_PRECISION[precision])
+from jaxstyle.spec import Spec, TermFn, min_side, pooled_mask  # noqa: F401 (re-exported)
 
 
 class Weights(NamedTuple):
@@ -233,26 +153,31 @@ def targets(variables: Any, x: jax.Array, content_layers: Sequence[str] = (),
   {layer: (1, H_l, W_l, C)}, and its style statistics (style.KINDS[style_loss].target)
   at `style_layers`; for 'gram' its Gram per position, {layer: (C, C)}.
   x: (1, H, W, 3) network input."""
-  model = _model(pooling, precision)
+  model = spec_lib.model(pooling, precision)
   features = model.apply(variables, x, layers=tuple(dict.fromkeys((*content_layers,
                                                                    *style_layers))))
-  with jax.default_matmul_precision(_JAX_PRECISION[precision]):
+  with jax.default_matmul_precision(spec_lib.JAX_PRECISION[precision]):
     stats = {l: style.KINDS[style_loss].target(features[l]) for l in style_layers}
   return {l: features[l] for l in content_layers}, stats
 
 
-def min_side(layers: Sequence[str], positions: int = 1) -> int:
-  """Smallest image side (px) for which every layer keeps `positions` positions a side."""
-  return max((positions * 2**vgg.downsampling(l) for l in layers), default=1)
+def _all_targets(variables: Any, content: jax.Array, styles: list[jax.Array],
+                 spec: Spec) -> tuple[dict[str, jax.Array], dict[str, Any]]:
+  """`make`'s targets in one program: the content's features at the content
+  layers and every style's statistics at the style layers, stacked along a
+  leading axis. Images HWC RGB 0..255."""
+  at = lambda rgb, c, s: targets(variables, image.preprocess(rgb, spec.preprocessing), c, s,
+                                 pooling=spec.pooling, precision=spec.precision,
+                                 style_loss=spec.style_loss)
+  stats = [at(rgb, (), spec.style_layers)[1] for rgb in styles]
+  return (at(content, spec.content_layers, ())[0],
+          {l: _stacked([st[l] for st in stats], l) for l in spec.style_layers})
 
 
-def pooled_mask(mask: np.ndarray, layer: str) -> np.ndarray:
-  """mask (H, W) at `layer`'s positions: 2x2 average poolings that drop an
-  odd last row or column, as VGG19's poolings do."""
-  for _ in range(vgg.downsampling(layer)):
-    h, w = mask.shape[0] // 2, mask.shape[1] // 2
-    mask = mask[:2 * h, :2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3))
-  return mask
+@functools.cache
+def _all_targets_jitted() -> Callable[..., Any]:
+  """_all_targets jitted, made at first use: its XLA options are checked then."""
+  return jax.jit(_all_targets, static_argnames='spec', compiler_options=xla.once())
 
 
 def stack(objectives: Sequence[Objective]) -> Objective:
@@ -297,28 +222,11 @@ def at_step(obj: Objective, step: int | jax.Array) -> Objective:
   return dataclasses.replace(obj, weights=obj.weights._replace(key=fold(obj.weights.key)))
 
 
-def _spec(s: dict[str, Any]) -> Spec:
-  return Spec(content_layers=tuple(s['content_layers']), style_layers=tuple(s['style_layers']),
-              normalization=s['normalization'], pooling=s['pooling'], precision=s['precision'],
-              preprocessing=s['preprocessing'],
-              remat=s['remat'], winograd=_resolve_winograd(s['conv_algorithm'], s['precision']),
-              normalize_gradients=s['normalize_gradients'], style_loss=s['style_loss'],
-              sliced_projections=s['sliced_projections'],
-              extra_layers=tuple(s['extra_layers']),
-              extra_terms=tuple((n, fn) for n, (_, fn) in (s['extra_terms'] or {}).items()))
-
-
 def spec(**kwargs: Any) -> Spec:
   """The static structure that `make` with these settings builds, checked;
   nothing is loaded or computed (for memory estimates and validation)."""
   blend = kwargs.get('style_blend_weights')
-  return _spec(settings.check(kwargs, len(blend) if blend is not None else 1))
-
-
-def _resolve_winograd(conv_algorithm: str, precision: str) -> bool:
-  if conv_algorithm == 'auto':
-    return jax.default_backend() == 'cpu' and precision == 'highest'
-  return conv_algorithm == 'winograd'
+  return spec_lib.of_settings(settings.check(kwargs, len(blend) if blend is not None else 1))
 
 
 def weights(n_styles: int = 1, **kwargs: Any) -> Weights:
@@ -333,7 +241,7 @@ def _weights(s: dict[str, Any], n_styles: int) -> Weights:
   if layer_weights is None:
     layer_weights = (1.0 / max(n, 1),) * n
   blend = np.asarray(s['style_blend_weights'] or (1.0,) * n_styles, np.float64)
-  f32 = lambda v: jnp.asarray(v, jnp.float32)
+  f32 = lambda v: jax.device_put(np.asarray(v, np.float32))  # jnp.asarray would compile
   extra = {name: f32(weight) for name, (weight, _) in (s['extra_terms'] or {}).items()}
   beta = s['style_weight']
   if beta is None:
@@ -363,7 +271,7 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
   """
   styles = list(style) if isinstance(style, (list, tuple)) else [style]
   s = settings.check(kwargs, len(styles), tuple(np.shape(content)[:2]))
-  spec = _spec(s)
+  spec = spec_lib.of_settings(s)
   need = spec.min_side
   names = ['style'] if len(styles) == 1 else [f'style {i + 1}' for i in range(len(styles))]
   for name, rgb in zip(['content', *names], [content, *styles]):
@@ -382,14 +290,8 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
         if not m.any():
           checks.fail('style_masks', f'mask {i + 1} of {len(at_layer)} is black on every '
                       f'position of {l}; a mask needs a region to style')
-    masks = {l: jnp.asarray(np.stack(m)) for l, m in masks.items()}
-  # One set of static arguments: one compile serves the content and the styles of its size.
-  at = lambda rgb: targets(variables, image.preprocess(rgb, spec.preprocessing),
-                           spec.content_layers, spec.style_layers, pooling=spec.pooling,
-                           precision=spec.precision, style_loss=spec.style_loss)
-  stats = [at(rgb)[1] for rgb in styles]
-  return Objective(
-      variables=variables, content=at(content)[0],
-      style=StyleTargets(stats={l: _stacked([st[l] for st in stats], l) for l in spec.style_layers},
-                         masks=masks),
-      weights=_weights(s, len(styles)), spec=spec)
+    masks = {l: jax.device_put(np.stack(m)) for l, m in masks.items()}
+  content_features, stats = _all_targets_jitted()(variables, content, styles, spec)
+  return Objective(variables=variables, content=content_features,
+                   style=StyleTargets(stats=stats, masks=masks),
+                   weights=_weights(s, len(styles)), spec=spec)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxstyle import objective
+from jaxstyle import objective, xla
 from jaxstyle.errors import InputError
 # jaxopt comes from there, imported with its deprecation warning silenced.
 from jaxstyle.linesearch import StrongWolfe, jaxopt
@@ -194,9 +194,12 @@ def _programs(solver: Solver, report: Report) -> tuple[Callable, Callable, Calla
   """The solver's jitted init, update (donating x and state; a host update as
   it is) and report: one set per solver and report, so a later solve of the
   same shapes compiles nothing."""
-  update = solver.update if solver.on_host else jax.jit(solver.update, donate_argnums=(0, 1))
-  return (jax.jit(solver.init), update,
-          jax.jit(lambda x, state, params: report(x, solver.aux(x, state, params), params)))
+  def reported(x, state, params):
+    return report(x, solver.aux(x, state, params), params)
+
+  update = (solver.update if solver.on_host else
+            jax.jit(solver.update, donate_argnums=(0, 1), compiler_options=xla.step()))
+  return jax.jit(solver.init, compiler_options=xla.once()), update, jax.jit(reported)
 
 
 def _aux(x: jax.Array, aux: Any, params: Any) -> Any:
@@ -226,7 +229,7 @@ def minimize(solver: Solver, report: Report, x0: jax.Array, params: Any, at: Seq
   """
   init, update, values = _programs(solver, report)
   if start is None:
-    x = jnp.array(x0, copy=True)  # the caller keeps x0: the steps donate x
+    x = jax.device_put(x0, may_alias=False)  # a copy: the caller keeps x0, the steps donate x
     start = Progress(0, x, init(x, at_step(params, 0)))
   else:
     at = [s for s in at if s > start.step]

@@ -21,8 +21,8 @@ def initial(kind: str, content: jax.Array, style: jax.Array | None = None, seed:
   noise: blend ratio r in [0, 1]: (1 - r) * init + r * the seeded 'uniform' noise.
   """
   shape = content.shape
-  key = jax.random.key(seed)
-  uniform = lambda: image.preprocess(jax.random.uniform(key, shape[1:], maxval=255.0))
+  key = lambda: jax.random.key(seed)  # made only when noise asks for it: a compile
+  uniform = lambda: image.preprocess(jax.random.uniform(key(), shape[1:], maxval=255.0))
   if kind == 'content':
     x = content
   elif kind == 'style':
@@ -33,7 +33,7 @@ def initial(kind: str, content: jax.Array, style: jax.Array | None = None, seed:
     x = uniform()
   elif kind == 'normal':
     # fold_in: independent of the uniform noise that `noise` blends in.
-    rgb = 127.5 + 64.0 * jax.random.normal(jax.random.fold_in(key, 1), shape[1:])
+    rgb = 127.5 + 64.0 * jax.random.normal(jax.random.fold_in(key(), 1), shape[1:])
     x = image.preprocess(jnp.clip(rgb, 0.0, 255.0))
   else:
     x = image.preprocess(image.load(kind, height=shape[1], width=shape[2]))

@@ -75,7 +75,7 @@ def test_frames_start_from_the_previous_result_and_resume(tmp_path):
   folder.mkdir()
   for i in range(3):
     _png(folder / f'f{i:02d}.png', i)
-  config = _config(tmp_path, frames=str(folder), frames_steps=2)
+  config = _config(tmp_path, frames=str(folder), frames_steps=2, grad_norms=True)
   out = run.run(config, tmp_path / 'run')
   assert out == tmp_path / 'run' / 'frames'
   assert sorted(os.listdir(out)) == ['config_hash.txt', *(f'f{i:02d}{suffix}' for i in range(3)

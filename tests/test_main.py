@@ -47,7 +47,8 @@ def _bad_files(images):
   pathlib.Path(images['truncated']).write_bytes(data[:len(data) // 2])
 
 
-def test_end_to_end_tiny_run(images, tmp_path):
+def test_end_to_end_tiny_run(images, tmp_path, monkeypatch):
+  monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
   workdir = tmp_path / 'run'
   result = cli('--config', 'configs/default.py', f'--config.content={images["content"]}',
                f'--config.style={images["style"]}', '--config.height=32', '--config.steps=4',
@@ -69,7 +70,8 @@ def test_end_to_end_tiny_run(images, tmp_path):
     assert {'step', 'loss', 'content_loss', 'style_loss', 'tv_loss', *STYLE_TERMS,
             'wall_s'} <= set(line)
   assert lines[-1]['loss'] < lines[0]['loss']
-  assert any((tmp_path / '.jax_cache').iterdir()), 'persistent compilation cache is empty'
+  shared = tmp_path / 'cache' / 'jaxstyle' / 'compilation_cache'
+  assert any(shared.iterdir()), 'persistent compilation cache is empty'
 
 
 def test_grad_norms_off_logs_the_same_terms_without_them(images, tmp_path):

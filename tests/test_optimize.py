@@ -1,5 +1,7 @@
 """Solvers reach a known minimum; the loop returns to the host only where
-asked; `solve` reuses its compiled programs across objectives."""
+asked; `solve` reuses its compiled programs across objectives, which take the
+network's kernels as arguments."""
+import re
 import subprocess
 import sys
 
@@ -238,3 +240,24 @@ def test_scipy_lbfgsb_steps_are_fmin_l_bfgs_b_calls_each_starting_afresh():
     np.testing.assert_allclose(x, want, rtol=1e-6)
     assert float(aux['loss']) == pytest.approx(float(quadratic(x, target)[0]), rel=1e-6)
   assert optimize.state_shape(solver, jnp.zeros(4), target).evaluations.dtype == jnp.int32
+
+
+def test_programs_take_the_kernels_as_arguments_not_as_constants():
+  """The solver's programs hold no kernel, flipped kernel or Winograd
+  transform as a constant (one compile serves every weight file, and the
+  cached executables stay small): their only array constants are Winograd's
+  tile transforms."""
+  variables = vgg.VGG19().init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
+  rng = np.random.default_rng(0)
+  content, style = (rng.uniform(0, 255, (16, 24, 3)).astype(np.float32) for _ in range(2))
+  obj = objective.make(content, style, variables=variables, conv_algorithm='winograd',
+                       content_layers=('block3_conv2',),
+                       style_layers=('block1_conv1', 'block3_conv1'))
+  assert vgg.WINOGRAD in obj.variables and vgg.FLIPPED in obj.variables
+  solver = optimize.make('lbfgs')
+  x = image.preprocess(content)
+  texts = [jax.jit(solver.init).lower(x, obj).as_text(),
+           jax.jit(solver.update).lower(x, optimize.state_shape(solver, x, obj), obj).as_text()]
+  arrays = {m for text in texts
+            for m in re.findall(r'stablehlo.constant .*: tensor<(\d+(?:x\d+)*)x[bf]\w*>', text)}
+  assert arrays == {'36x36', '16x36'}

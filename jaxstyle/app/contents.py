@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from jaxstyle import files, image, objective, optimize, start, vgg
+from jaxstyle.app import cache
 from jaxstyle.app import batch, checkpoint, inputs, memory, outputs
 from jaxstyle.app import config as config_lib
 from jaxstyle.app import workdir as workdir_lib
@@ -86,7 +87,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
     memory.preflight(spec.layers, *content.shape[:2],
                      history_size=config_lib.history_size(config),
                      masked_styles=len(config.style_masks or ()), **memory.of_spec(spec))
-  workdir_lib.compilation_cache(out, config)
+  cache.enable(config)
   obj = config_lib.make_objective(config, content, style, vgg.load_variables(config.weights))
   method, settings = config_lib.optimizer(config)
   solver = optimize.make(method, **settings)

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxstyle import image, optimize, spatial, start, vgg
+from jaxstyle.app import cache
 from jaxstyle.app import checkpoint, contents, inputs, memory, multiscale, outputs, validation
 from jaxstyle.app import config as config_lib
 from jaxstyle.app import workdir as workdir_lib
@@ -72,7 +73,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
                    spatial.memory_width(width) if config.shard_spatial else width,
                    history_size=config_lib.history_size(config),
                    masked_styles=len(config.style_masks or ()), **memory.of_spec(spec))
-  workdir_lib.compilation_cache(out, config)
+  cache.enable(config)
   variables = vgg.load_variables(config.get('weights'))
   objectives = []
   for c, s in loaded:

@@ -30,6 +30,7 @@ import ml_collections
 import numpy as np
 
 from jaxstyle import files, image, objective, optimize, start, vgg
+from jaxstyle.app import cache
 from jaxstyle.app import batch, checkpoint, hyper, inputs, sheet, validation
 from jaxstyle.app import config as config_lib
 from jaxstyle.app import workdir as workdir_lib
@@ -207,7 +208,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   point's rerun command (the config file and the sweep's own overrides)."""
   points = plan(config)
   out = workdir_lib.check(workdir)
-  workdir_lib.compilation_cache(out, config)
+  cache.enable(config)
   devices = batch.mesh()
   lead = jax.process_index() == 0
   with workdir_lib.lock(out) if lead else contextlib.nullcontext():

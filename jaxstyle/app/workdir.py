@@ -1,13 +1,11 @@
 """The output directory: checked before anything is written, held by one
-process at a time, with the run's config.json beside the outputs and JAX's
-persistent compilation cache beside the workdir."""
+process at a time, with the run's config.json beside the outputs."""
 from collections.abc import Iterator
 import contextlib
 import fcntl
 import os
 import pathlib
 
-import jax
 import ml_collections
 
 from jaxstyle import files
@@ -58,13 +56,3 @@ def write_config(directory: pathlib.Path, config: ml_collections.ConfigDict) -> 
   """directory/config.json: the config a run or sweep point ran with."""
   files.write_text(directory / 'config.json', config.to_json_best_effort(indent=2) + '\n')
 
-
-def compilation_cache(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
-  """With config.compilation_cache, JAX's persistent compilation cache in
-  <workdir>/../.jax_cache: a second run of the same shapes skips compiling.
-  Every entry is kept, however quick its compile (CPU compiles are)."""
-  if not config.compilation_cache:
-    return
-  jax.config.update('jax_compilation_cache_dir', str(workdir.absolute().parent / '.jax_cache'))
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
