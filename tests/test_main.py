@@ -95,7 +95,7 @@ def test_scipy_lbfgsb_logs_each_call_with_the_evaluations_so_far_and_resumes(ima
   config = default.get_config()
   config.update(dict(content=images['content'], style=images['style'], height=32, steps=2,
                      log_every=1, tensorboard=False, compilation_cache=False,
-                     optimizer='scipy_lbfgsb'))
+                     optimizer='scipy_lbfgsb', grad_norms=True))
   config.optim.scipy_lbfgsb = dict(m=5, maxfun=3)
   run.run(config, tmp_path)
   config.steps = 3
