@@ -131,11 +131,9 @@ def metadata(path: PathLike) -> printing.Metadata:
     icc, dpi = img.info.get('icc_profile') or None, img.info.get('dpi')
     if img.format == 'TIFF' and _X_RESOLUTION not in img.tag_v2:
       dpi = None  # Pillow reports 1 dpi for a TIFF without resolution
+    dpi = printing.read_dpi(dpi, png=img.format == 'PNG')
     turned = img.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)
-  dpi = tuple(float(d) for d in dpi) if isinstance(dpi, tuple) else None
-  if not printing.is_dpi(dpi):
-    return printing.Metadata(icc, None)
-  return printing.Metadata(icc, dpi[::-1] if turned else dpi)
+  return printing.Metadata(icc, dpi[::-1] if dpi and turned else dpi)
 
 
 def _to_rgb8(img: Image.Image) -> Image.Image:

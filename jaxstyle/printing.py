@@ -18,12 +18,29 @@ class Metadata(NamedTuple):
   dpi: Dpi | None = None  # resolution, dots per inch (x, y)
 
 
+METRES_PER_INCH = 0.0254
+
+
 def is_dpi(dpi: Any) -> bool:
   """Two numbers in [1, 65535] dots per inch: what PNG, JPEG and TIFF all hold."""
   return (isinstance(dpi, tuple) and len(dpi) == 2
           and all(isinstance(d, numbers.Real) and 1 <= d <= 65535 for d in dpi))
 
-METRES_PER_INCH = 0.0254
+
+def read_dpi(dpi: Any, png: bool) -> Dpi | None:
+  """A file's resolution as Pillow reads it (info['dpi']): floats, or None
+  where is_dpi refuses it. A PNG holds whole pixels per metre, so one within
+  half that step of a whole dpi is taken to be the whole dpi it was written as."""
+  try:
+    dpi = tuple(float(d) for d in dpi)
+  except (TypeError, ValueError):
+    return None
+  if not is_dpi(dpi):
+    return None
+  if png:
+    dpi = tuple(float(round(d)) if abs(d - round(d)) <= METRES_PER_INCH / 2 else d for d in dpi)
+  return dpi
+
 # TIFF field types (TIFF 6.0, section 2).
 _SHORT, _LONG, _RATIONAL, _UNDEFINED = 3, 4, 5, 7
 # A TIFF field: its type, number of values and the values, little-endian.

@@ -484,7 +484,7 @@ def test_profile_and_dpi_round_trip(tmp_path, name, bits):
   image.save(path, rgb, bits, icc_profile=ICC, dpi=(300, 150))
   got = image.metadata(path)
   assert got.icc_profile == ICC
-  np.testing.assert_allclose(got.dpi, (300, 150), rtol=1e-4)  # PNG: pixels per metre
+  assert got.dpi == (300, 150)  # in a PNG 11811 and 5906 pixels per metre
   if name != 'x.jpg':
     np.testing.assert_array_equal(image.load(path), rgb)
   image.save(path, image.load(path), bits, **got._asdict())  # again, from what was read
@@ -496,6 +496,11 @@ def test_save_without_profile_or_dpi_states_none(tmp_path, name, bits):
   path = tmp_path / name
   image.save(path, _rgb(3, 4), bits)
   assert image.metadata(path) == (None, None)
+
+
+def test_png_dpi_is_the_whole_dpi_within_half_a_pixel_per_metre(tmp_path):
+  path = _png(tmp_path, Image.fromarray(_rgb(2, 2)), dpi=(72.0127, 299.9))
+  assert image.metadata(path).dpi == (72.0, pytest.approx(299.9, abs=0.0127))
 
 
 def test_metadata_follows_the_exif_orientation(tmp_path):
