@@ -35,6 +35,7 @@ def picture(config: ml_collections.ConfigDict, folder: pathlib.Path, stem: str) 
   """The file of a result picture: `stem` (final, or an input's stem) in config.output_format."""
   return folder / f'{stem}.{config.output_format}'
 
+
 def scalars(values: dict[str, float]) -> dict[str, float]:
   """The logged scalars among a report's values: objective.TERMS first, then
   the per-layer style terms and extra terms by name, then objective.GRAD_NORMS."""
