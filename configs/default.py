@@ -63,7 +63,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.remat = False  # recompute VGG blocks in the backward pass: less memory
   config.compilation_cache = True  # JAX's persistent cache, shared: $XDG_CACHE_HOME/jaxstyle
   config.shard_spatial = False  # split the image's width over every device (jax.sharding)
-  config.output_bits = 8  # final.png: 8 or 16 bits per channel
+  # The final image's file type, with the content's ICC profile and DPI: 'png', 'jpg'
+  # or 'tif' ('jpeg', 'tiff'): final.<output_format>, contents/ and frames/ likewise.
+  config.output_format = 'png'
+  config.output_bits = 8  # the final image: 8 or 16 bits per channel (16: png or tif)
 
   config.loss = ml_collections.ConfigDict()
   config.loss.normalization = 'gatys'  # or 'keras'
