@@ -66,6 +66,30 @@ def _by_rows(sort: Callable[[np.ndarray], np.ndarray], out: np.ndarray) -> None:
   list(_pool().map(one, chunks))
 
 
+def _host_matched(x: np.ndarray, q_sorted: np.ndarray) -> np.ndarray:
+  """out[..., order[i]] = q_sorted[..., i], order x's stable argsort along -1."""
+  m = x.shape[-1]
+  keys = _keys(np.asarray(x).reshape(-1, m))
+  _by_rows(lambda rows: np.sort(keys[rows], axis=-1), keys)
+  out = np.empty(keys.shape, np.float32)
+  np.put_along_axis(out, (keys & 0xFFFFFFFF).astype(np.intp),
+                    np.broadcast_to(q_sorted, x.shape).reshape(-1, m), axis=-1)
+  return out.reshape(x.shape)
+
+
+def matched(x: jax.Array, q_sorted: jax.Array) -> jax.Array:
+  """q_sorted's i-th value placed where x's i-th smallest value is, along the
+  last axis: x (..., M), q_sorted (..., M) ascending; float32, no gradient.
+  The histogram-matched target of x, in one pass, with no permutation kept."""
+  x = jax.lax.stop_gradient(x).astype(jnp.float32)
+  q_sorted = jnp.broadcast_to(jax.lax.stop_gradient(q_sorted).astype(jnp.float32), x.shape)
+  if jax.default_backend() != 'cpu':
+    ranks = order_and_ranks(x)[1]
+    return jnp.take_along_axis(q_sorted, ranks, axis=-1)
+  return jax.pure_callback(_host_matched, jax.ShapeDtypeStruct(x.shape, jnp.float32), x, q_sorted,
+                           vmap_method='expand_dims')
+
+
 def order_and_ranks(x: jax.Array) -> tuple[jax.Array, jax.Array]:
   """The stable argsort of x (..., M) along its last axis, and each element's
   rank (the inverse permutation), int32; no gradient."""

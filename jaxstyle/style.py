@@ -187,16 +187,17 @@ def _quantile_distance(f: jax.Array, mask: jax.Array | None,
   ascending. The matched quantiles are a constant, each compared with the
   element of its rank where it is, so the gradient needs no permutation."""
   m = f.shape[-1]
-  order, rank = sorting.order_and_ranks(f)
   if mask is None:
     w = jnp.full((1, m), 1.0 / m)
-    at = (rank + 0.5) / m
+    at = (jnp.arange(m, dtype=jnp.float32)[None] + 0.5) / m
+    target = sorting.matched(f, _quantiles(style_sorted, jnp.broadcast_to(at, f.shape)))
   else:
     w = _weights(mask, m)[None]
+    order, rank = sorting.order_and_ranks(f)
     w_sorted = w[0][order]
     at = jnp.take_along_axis(jnp.cumsum(w_sorted, axis=-1) - w_sorted / 2, rank, axis=-1)
-  target = jax.lax.stop_gradient(_quantiles(style_sorted, at))
-  return jnp.mean(jnp.sum(w * jnp.square(f - target), axis=-1))
+    target = _quantiles(style_sorted, at)
+  return jnp.mean(jnp.sum(w * jnp.square(f - jax.lax.stop_gradient(target)), axis=-1))
 
 
 def _histogram_target(features: jax.Array) -> jax.Array:

@@ -29,3 +29,11 @@ def test_both_map_over_a_batch(rows):
   order, _ = jax.vmap(sorting.order_and_ranks)(batch)
   np.testing.assert_array_equal(order[1], np.argsort(-rows, axis=-1, kind='stable'))
   np.testing.assert_array_equal(jax.vmap(sorting.sort)(batch)[1], np.sort(-rows, axis=-1))
+
+
+def test_matched_places_each_value_at_the_position_of_its_rank(rows):
+  q = np.sort(np.random.default_rng(1).standard_normal(rows.shape).astype(np.float32), axis=-1)
+  want = np.empty_like(q)
+  np.put_along_axis(want, np.argsort(rows, axis=-1, kind='stable'), q, axis=-1)
+  np.testing.assert_array_equal(jax.jit(sorting.matched)(rows, q), want)
+  np.testing.assert_array_equal(jax.vmap(sorting.matched, (0, None))(rows[None], q)[0], want)
