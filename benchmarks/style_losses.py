@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxstyle import image, objective, style, vgg
+from jaxstyle.app import cli
 
 SHARED = '../shared/images/'
 
@@ -43,6 +44,7 @@ def main() -> None:
   parser.add_argument('--kinds', default=','.join(style.KINDS),
                       help="the losses to time, comma-separated; 'gram' is always timed")
   args = parser.parse_args()
+  cli.one_blas_thread()  # as the command line does
   content = image.load(args.content, height=args.height)
   painting = image.load(args.style, height=args.height)
   variables = vgg.load_variables()

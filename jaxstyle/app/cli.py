@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 from absl import flags
 import ml_collections
 from ml_collections import config_flags
+import threadpoolctl
 
 from jaxstyle.errors import InputError, NumericalError, ResourceError
 
@@ -44,6 +45,14 @@ def parse_flags(argv: list[str]) -> list[str]:
     fail(f'--config: {e.filename} line {e.lineno}: {e.msg}')
 
 
+def one_blas_thread() -> None:
+  """BLAS libraries (numpy's, and SciPy's OpenBLAS, which jaxlib's LAPACK
+  calls for w2's eigendecompositions) on one thread: XLA already runs on
+  every core, and OpenBLAS's threads spinning beside its threads made an
+  eigendecomposition 10-100x slower on a 2-core CPU."""
+  threadpoolctl.threadpool_limits(1, user_api='blas')
+
+
 def config(argv: list[str]) -> ml_collections.ConfigDict:
   """The parsed --config, after checking that no stray arguments came with it.
 
@@ -51,6 +60,7 @@ def config(argv: list[str]) -> ml_collections.ConfigDict:
   forced here, so it is one line too."""
   # jax logs at INFO that it found no TPU: noise on every other machine.
   std_logging.getLogger('jax._src.xla_bridge').setLevel(std_logging.WARNING)
+  one_blas_thread()
   if len(argv) > 1:
     fail(f'unexpected arguments: {" ".join(argv[1:])}')
   if CONFIG.value is None:
