@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import checks, image, losses, settings, style, vgg, xla
+from jaxstyle import checks, image, losses, settings, style, tiles, vgg, xla
 from jaxstyle import spec as spec_lib
 from jaxstyle.errors import InputError
 from jaxstyle.settings import CONV_ALGORITHMS, PRECISIONS, TERMS  # noqa: F401 (re-exported)
@@ -59,14 +59,16 @@ class Objective:
   spec: Spec
 
 
-def _terms(x: jax.Array, obj: Objective) -> dict[str, jax.Array]:
+def _network_terms(x: jax.Array, obj: Objective) -> tuple[jax.Array, dict[str, jax.Array],
+                                                           dict[str, jax.Array]]:
+  """The content loss, each style layer's E_l and the extra terms, from one
+  forward pass of the whole image."""
   spec, w = obj.spec, obj.weights
   feats = spec.features(obj.variables, x)
   normalized = losses.normalize_gradient if spec.normalize_gradients else lambda f, weight: f
-  zero = jnp.zeros(())
   content = sum((losses.content_loss(normalized(feats[l], w.content), obj.content[l],
                                      spec.normalization)
-                 for l in spec.content_layers), zero)
+                 for l in spec.content_layers), jnp.zeros(()))
   masks = obj.style.masks
   kind, blend = spec.style_kind, w.style_blend
 
@@ -78,12 +80,35 @@ def _terms(x: jax.Array, obj: Objective) -> dict[str, jax.Array]:
         None if masks is None else masks[l][s], key, spec.normalization, x.shape[1:3])
                for s in range(blend.shape[0]))
 
-  per_layer = {f'style/{l}': w.style_layers[i] * layer_term(i, l)
-               for i, l in enumerate(spec.style_layers)}
-  style = sum(per_layer.values(), zero)
-  tv = losses.tv_loss(x, w.tv_power)
   extra = {name: jnp.asarray(fn(feats, x), jnp.float32).reshape(())
            for name, fn in spec.extra_terms}
+  return content, {l: layer_term(i, l) for i, l in enumerate(spec.style_layers)}, extra
+
+
+def _tiled_terms(x: jax.Array, obj: Objective) -> tuple[jax.Array, dict[str, jax.Array],
+                                                         dict[str, jax.Array]]:
+  """_network_terms from the sums over positions that jaxstyle.tiles
+  computes tile by tile, each term by its kind's from_sums."""
+  spec, blend = obj.spec, obj.weights.style_blend
+  sums = tiles.sums(x, obj)
+  content = losses.content_scale(spec.normalization) * sum(sums['content'].values(),
+                                                           jnp.zeros(()))
+  at = lambda tree, s: jax.tree.map(lambda a: a[s], tree)
+  layer_hw = lambda l: tuple(side // 2**vgg.downsampling(l) for side in x.shape[1:3])
+  per_layer = {l: sum(blend[s] * spec.style_kind.from_sums(
+      at(sums['style'][l], s), at(obj.style.stats[l], s), spec.normalization, x.shape[1:3],
+      layer_hw(l)) for s in range(blend.shape[0])) for l in spec.style_layers}
+  return content, per_layer, {}
+
+
+def _terms(x: jax.Array, obj: Objective) -> dict[str, jax.Array]:
+  spec, w = obj.spec, obj.weights
+  content, layer_terms, extra = (_tiled_terms if spec.tile else _network_terms)(x, obj)
+  per_layer = {f'style/{l}': w.style_layers[i] * layer_terms[l]
+               for i, l in enumerate(spec.style_layers)}
+  zero = jnp.zeros(())
+  style = sum(per_layer.values(), zero)
+  tv = losses.tv_loss(x, w.tv_power)
   loss = losses.total(content, style, tv, content_weight=w.content, style_weight=w.style,
                       tv_weight=w.tv)
   loss = loss + sum((w.extra[name] * value for name, value in extra.items()), zero)
@@ -291,7 +316,11 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
           checks.fail('style_masks', f'mask {i + 1} of {len(at_layer)} is black on every '
                       f'position of {l}; a mask needs a region to style')
     masks = {l: jax.device_put(np.stack(m)) for l, m in masks.items()}
-  content_features, stats = _all_targets_jitted()(variables, content, styles, spec)
+  if spec.tile:
+    content_features, per_style = tiles.targets(variables, content, styles, spec)
+    stats = {l: _stacked([st[l] for st in per_style], l) for l in spec.style_layers}
+  else:
+    content_features, stats = _all_targets_jitted()(variables, content, styles, spec)
   return Objective(variables=variables, content=content_features,
                    style=StyleTargets(stats=stats, masks=masks),
                    weights=_weights(s, len(styles)), spec=spec)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from jaxstyle import style
+from jaxstyle import mrf, quantiles, style
 
 jax.config.update('jax_enable_x64', False)
 H, W, C = 5, 6, 4
@@ -54,7 +54,7 @@ def _ref_histogram(f, s):
 
 
 def _ref_sliced(f, s):
-  d = np.asarray(style.directions(KEY, f.shape[-1], f.shape[-1]), np.float64)
+  d = np.asarray(quantiles.directions(KEY, f.shape[-1], f.shape[-1]), np.float64)
   flat = lambda a: a.reshape(-1, a.shape[-1]).astype(np.float64) @ d
   return _ref_histogram(flat(f), flat(s))
 
@@ -88,7 +88,7 @@ def test_mrf_patches_are_channel_major_like_the_reference():
   the reference's transpose(2, 0, 1) assumes that order, and the target's
   patches must follow it too, or the nearest patch is the wrong one."""
   f = _features(2)
-  p = np.asarray(style.patches(jnp.asarray(f)))
+  p = np.asarray(mrf.patches(jnp.asarray(f)))
   np.testing.assert_array_equal(p[0], f[0, :3, :3].transpose(2, 0, 1).reshape(-1))
 
 
@@ -157,8 +157,8 @@ def test_trace_sqrt_of_a_diagonal_matrix():
 def test_nearest_patches_in_chunks_equal_one_pass():
   rng = np.random.default_rng(0)
   out, rows = rng.normal(size=(7, 5)), rng.normal(size=(11, 5))
-  one = style.nearest_patches(jnp.asarray(out), jnp.asarray(rows), chunk=64)
-  chunked = style.nearest_patches(jnp.asarray(out), jnp.asarray(rows), chunk=3)
+  one = mrf.nearest_patches(jnp.asarray(out), jnp.asarray(rows), chunk=64)
+  chunked = mrf.nearest_patches(jnp.asarray(out), jnp.asarray(rows), chunk=3)
   np.testing.assert_array_equal(one, chunked)
   np.testing.assert_array_equal(one, np.argmax(out @ rows.T, axis=1))
 
