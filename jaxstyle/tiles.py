@@ -100,14 +100,21 @@ class Grid(NamedTuple):
             jnp.where(real, self.image_hw[1], 0))
 
 
-def grid(image_hw: tuple[int, int], tile: int, spec: Spec) -> Grid:
-  """The grid of tiles of at most tile x tile px that `spec`'s layers need
-  for an image of image_hw: as few tiles as cover it, of equal size."""
-  stride = 2**max(vgg.downsampling(l) for l in spec.layers)
-  patch_layers = spec.style_layers if spec.style_kind.patch > 1 else ()
+def grid(image_hw: tuple[int, int], tile: int, layers: tuple[str, ...],
+         patch_layers: tuple[str, ...] = ()) -> Grid:
+  """The tiles of at most tile x tile px that `layers` (3x3 patches at
+  `patch_layers`) need for an image of image_hw: as few tiles as cover it,
+  of equal size."""
+  stride = 2**max(vgg.downsampling(l) for l in layers)
   shape = tuple(-(-side // tile) for side in image_hw)
   tile_hw = tuple(-(-side // (n * stride)) * stride for side, n in zip(image_hw, shape))
-  return Grid(tuple(image_hw), tile_hw, shape, halo(spec.layers, patch_layers))
+  return Grid(tuple(image_hw), tile_hw, shape, halo(layers, patch_layers))
+
+
+def grid_of(image_hw: tuple[int, int], spec: Spec) -> Grid:
+  """The grid of spec.tile for an image of image_hw."""
+  patch_layers = spec.style_layers if spec.style_kind.patch > 1 else ()
+  return grid(image_hw, spec.tile, spec.layers, patch_layers)
 
 
 def _cut(a: jax.Array, start: tuple[jax.Array, jax.Array], size: tuple[int, int]) -> jax.Array:
@@ -246,14 +253,14 @@ def sums(x: jax.Array, obj: Any) -> dict[str, dict[str, Any]]:
   objective.Objective with spec.tile > 0) compares, computed tile by tile:
   {'content': {layer: Σ(F − P)²}, 'style': {layer: the style kind's sums,
   leading axis S}}. Differentiable in x (its gradient tile by tile too)."""
-  plan = obj.spec, grid(x.shape[1:3], obj.spec.tile, obj.spec)
+  plan = obj.spec, grid_of(x.shape[1:3], obj.spec)
   return _sums(plan, x, (obj.variables, obj.content, obj.style.stats, obj.style.masks))
 
 
 def _features(spec: Spec, variables: Any, x: jax.Array) -> dict[str, jax.Array]:
   """x's features at spec.layers, computed tile by tile into whole feature maps."""
   layers = spec.layers
-  g = grid(x.shape[1:3], spec.tile, spec)
+  g = grid_of(x.shape[1:3], spec)
   padded = g.padded(x)
 
   def step(maps, t):
@@ -277,7 +284,7 @@ def _statistics(spec: Spec, variables: Any, x: jax.Array) -> dict[str, Any]:
   spec = dataclasses.replace(spec, content_layers=(), extra_layers=())
   if kind.target_from_sums is None:
     return {l: kind.target(f) for l, f in _features(spec, variables, x).items()}
-  plan = spec, grid(x.shape[1:3], spec.tile, spec)
+  plan = spec, grid_of(x.shape[1:3], spec)
   totals = _forward(plan, x, (variables, {}, None, None))['style']
   return {l: kind.target_from_sums(totals[l], tuple(side // 2**vgg.downsampling(l)
                                                     for side in x.shape[1:3]))

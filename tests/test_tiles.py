@@ -77,7 +77,7 @@ def test_tiled_terms_and_gradient_are_the_whole_images(variables, style_loss, no
                                                         layers, style):
   whole, tiled = _objectives(variables, 16, style=style, style_loss=style_loss,
                              normalization=normalization, tv_weight=1e-3, **layers)
-  assert tiles.grid((45, 37), 16, tiled.spec).count == 9
+  assert tiles.grid_of((45, 37), tiled.spec).count == 9
   _assert_same(whole, tiled, _x())
 
 
@@ -104,7 +104,7 @@ def test_masked_blend_of_two_styles(variables):
 
 def test_default_layers_at_the_smallest_size_tiles_cut(variables):
   whole, tiled = _objectives(variables, 32, content=_rgb(0, 49, 35), style=_rgb(1, 48, 48))
-  assert tiles.grid((49, 35), 32, tiled.spec).count == 4
+  assert tiles.grid_of((49, 35), tiled.spec).count == 4
   _assert_same(whole, tiled, _x(2, 49, 35))
 
 
@@ -115,12 +115,12 @@ def test_receptive_fields_and_halo():
   spec = objective.spec(tile=32)  # default layers, deepest block5_conv1
   assert tiles.halo(spec.layers) == 80  # its field reaches 70 px beyond a position
   assert tiles.halo(('block2_conv1',), ('block2_conv1',)) == 6  # 4 px, and a position of 2
-  assert tiles.grid((100, 49), 32, spec) == tiles.Grid((100, 49), (32, 32), (4, 2), 80)
+  assert tiles.grid_of((100, 49), spec) == tiles.Grid((100, 49), (32, 32), (4, 2), 80)
 
 
 def test_a_tile_larger_than_the_image_is_one_tile_of_its_size():
   spec = objective.spec(tile=512, **SHALLOW)
-  assert tiles.grid((45, 37), 512, spec) == tiles.Grid((45, 37), (48, 40), (1, 1), 12)
+  assert tiles.grid_of((45, 37), spec) == tiles.Grid((45, 37), (48, 40), (1, 1), 12)
 
 
 @pytest.mark.parametrize('setting, expected', [
