@@ -174,3 +174,22 @@ def test_w2_with_fewer_positions_than_channels():
   """M < C: the M x M side of the decomposition, against the same reference."""
   f, s = _features(0, h=2, w=3, c=8), _features(1, h=4, w=4, c=8)
   assert float(_distance('w2', f, s)) == pytest.approx(_ref_w2(f, s), rel=1e-4)
+
+
+@pytest.mark.parametrize('kind', ('gram', 'mean_std', 'w2', 'mrf'))
+def test_sums_of_disjoint_positions_add_up_to_the_distance(kind):
+  """The sums over the rows above and below a cut, each as weights that
+  select them, add up to the sums of all positions, whose from_sums is the
+  distance; 'mrf' weights each patch by its centre."""
+  loss = style.KINDS[kind]
+  f, s = jnp.asarray(_features(0, h=9, w=8)), jnp.asarray(_features(1, h=6, w=7))
+  target = loss.target(s)
+  mask = None if kind == 'mrf' else jnp.asarray(
+      np.random.default_rng(2).uniform(0.2, 1.0, (9, 8)).astype(np.float32))
+  whole = mask if mask is not None else jnp.ones((9, 8))
+  above = whole * (jnp.arange(9) < 4)[:, None]
+  parts = [loss.sums(f, target, w) for w in (above, whole - above)]
+  added = jax.tree.map(jnp.add, *parts)
+  value = loss.from_sums(added, target, 'gatys', None, (9, 8))
+  assert float(value) == pytest.approx(float(loss.distance(f, target, mask, None, 'gatys', None)),
+                                       rel=1e-5)
