@@ -10,18 +10,20 @@ data. `loss`, `terms` and `value_and_grad` are pure functions of (x, obj), so
 """
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import checks, image, losses, settings, style, tiles, vgg, xla
+from jaxstyle import checks, image, losses, settings, style, tiles, vgg
+from jaxstyle import targets as targets_lib
 from jaxstyle import spec as spec_lib
 from jaxstyle.errors import InputError
 from jaxstyle.settings import CONV_ALGORITHMS, PRECISIONS, TERMS  # noqa: F401 (re-exported)
 from jaxstyle.spec import Spec, TermFn, min_side, pooled_mask  # noqa: F401 (re-exported)
+from jaxstyle.targets import of_image as targets  # noqa: F401 (re-exported)
 
 
 class Weights(NamedTuple):
@@ -169,42 +171,6 @@ def terms_and_grad_norms(x: jax.Array, obj: Objective) -> dict[str, jax.Array]:
   return {**values, **{k: jnp.linalg.norm(g) for k, g in zip(GRAD_NORMS, grads)}}
 
 
-@functools.partial(jax.jit, static_argnames=('content_layers', 'style_layers', 'pooling',
-                                             'precision', 'style_loss'))
-def targets(variables: Any, x: jax.Array, content_layers: Sequence[str] = (),
-            style_layers: Sequence[str] = (), pooling: str = 'avg', precision: str = 'highest',
-            style_loss: str = 'gram') -> tuple[dict[str, jax.Array], dict[str, Any]]:
-  """What an objective compares with: x's features at `content_layers`,
-  {layer: (1, H_l, W_l, C)}, and its style statistics (style.KINDS[style_loss].target)
-  at `style_layers`; for 'gram' its Gram per position, {layer: (C, C)}.
-  x: (1, H, W, 3) network input."""
-  model = spec_lib.model(pooling, precision)
-  features = model.apply(variables, x, layers=tuple(dict.fromkeys((*content_layers,
-                                                                   *style_layers))))
-  with jax.default_matmul_precision(spec_lib.JAX_PRECISION[precision]):
-    stats = {l: style.KINDS[style_loss].target(features[l]) for l in style_layers}
-  return {l: features[l] for l in content_layers}, stats
-
-
-def _all_targets(variables: Any, content: jax.Array, styles: list[jax.Array],
-                 spec: Spec) -> tuple[dict[str, jax.Array], dict[str, Any]]:
-  """`make`'s targets in one program: the content's features at the content
-  layers and every style's statistics at the style layers, stacked along a
-  leading axis. Images HWC RGB 0..255."""
-  at = lambda rgb, c, s: targets(variables, image.preprocess(rgb, spec.preprocessing), c, s,
-                                 pooling=spec.pooling, precision=spec.precision,
-                                 style_loss=spec.style_loss)
-  stats = [at(rgb, (), spec.style_layers)[1] for rgb in styles]
-  return (at(content, spec.content_layers, ())[0],
-          {l: _stacked([st[l] for st in stats], l) for l in spec.style_layers})
-
-
-@functools.cache
-def _all_targets_jitted() -> Callable[..., Any]:
-  """_all_targets jitted, made at first use: its XLA options are checked then."""
-  return jax.jit(_all_targets, static_argnames='spec', compiler_options=xla.once())
-
-
 def stack(objectives: Sequence[Objective]) -> Objective:
   """Objectives of one structure and shapes as one, every leaf with a leading
   axis: `jax.vmap(loss, in_axes=(None, 0))(x, stack(objs))` evaluates all."""
@@ -220,24 +186,13 @@ def with_content(obj: Objective, content: np.ndarray) -> Objective:
   """`obj` for another content image of the same size (HWC RGB 0..255): its
   content features computed, the style targets shared."""
   spec = obj.spec
-  features, _ = targets(obj.variables, image.preprocess(content, spec.preprocessing),
+  features, _ = targets_lib.of_image(obj.variables, image.preprocess(content, spec.preprocessing),
                         spec.content_layers, spec.style_layers, pooling=spec.pooling,
                         precision=spec.precision, style_loss=spec.style_loss)
   if any(features[l].shape != obj.content[l].shape for l in features):
     raise InputError(f'content image is {content.shape[1]}x{content.shape[0]} px, not the '
                      "size of the objective's content image")
   return dataclasses.replace(obj, content=features)
-
-
-def _stacked(stats: list[Any], layer: str) -> Any:
-  """Per-style statistics stacked along a leading axis; statistics of a size
-  that depends on the style image's ('histogram', 'sliced', 'mrf') need
-  style images of one size."""
-  shapes = {tuple(np.shape(a) for a in jax.tree.leaves(st)) for st in stats}
-  if len(shapes) > 1:
-    raise InputError(f'the style images give {layer} statistics of different sizes; this '
-                     'style loss needs style images of one size (set one style_scale)')
-  return jax.tree.map(lambda *a: jnp.stack(a), *stats)
 
 
 def at_step(obj: Objective, step: int | jax.Array) -> Objective:
@@ -316,11 +271,7 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
           checks.fail('style_masks', f'mask {i + 1} of {len(at_layer)} is black on every '
                       f'position of {l}; a mask needs a region to style')
     masks = {l: jax.device_put(np.stack(m)) for l, m in masks.items()}
-  if spec.tile:
-    content_features, per_style = tiles.targets(variables, content, styles, spec)
-    stats = {l: _stacked([st[l] for st in per_style], l) for l in spec.style_layers}
-  else:
-    content_features, stats = _all_targets_jitted()(variables, content, styles, spec)
+  content_features, stats = targets_lib.of_images(variables, content, styles, spec)
   return Objective(variables=variables, content=content_features,
                    style=StyleTargets(stats=stats, masks=masks),
                    weights=_weights(s, len(styles)), spec=spec)

@@ -135,7 +135,8 @@ def _interior(plan: tuple[Spec, Grid], features: jax.Array, t: jax.Array, layer:
   k = vgg.downsampling(layer)
   first = g.halo // 2**k - border
   size = g.tile_hw[0] // 2**k, g.tile_hw[1] // 2**k
-  rows, cols = slice(first, first + size[0] + 2 * border), slice(first, first + size[1] + 2 * border)
+  rows = slice(first, first + size[0] + 2 * border)
+  cols = slice(first, first + size[1] + 2 * border)
   top, left, height, width = g.valid(t)
   shrunk = (top + border * 2**k, left + border * 2**k, height - 2 * border * 2**k,
             width - 2 * border * 2**k)

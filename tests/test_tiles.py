@@ -163,7 +163,8 @@ def two_devices_agree() -> None:
 
 
 def test_tiles_shared_by_two_devices_give_the_untiled_result():
-  code = 'import sys; sys.path.insert(0, "tests"); import test_tiles; test_tiles.two_devices_agree()'
+  code = ('import sys; sys.path.insert(0, "tests"); import test_tiles; '
+          'test_tiles.two_devices_agree()')
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2'}
   result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)

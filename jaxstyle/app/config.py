@@ -99,7 +99,8 @@ def tile(config: ml_collections.ConfigDict, height: int, width: int) -> int:
     return 0
   structure = spec(config)
   return memory.choose_tile(structure.layers, height, width, history_size=history_size(config),
-                            masked_styles=len(config.style_masks or ()), **memory.of_spec(structure))
+                            masked_styles=len(config.style_masks or ()),
+                            **memory.of_spec(structure))
 
 
 def make_objective(config: ml_collections.ConfigDict, content: np.ndarray,
