@@ -1,7 +1,7 @@
 """Time per evaluation (loss and gradient, steady state) of each style loss
 against 'gram', in one process on the same images, layers and size.
 
-python -m benchmarks.style_losses --height=256
+python -m benchmarks.style_losses --height=256 [--repeats=5] [--kinds=gram,mean_std,...]
 
 Prints a Markdown table: per loss the median seconds per evaluation over
 --repeats rounds after a warm-up (compile excluded; each round evaluates
@@ -40,13 +40,15 @@ def main() -> None:
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--content', default=SHARED + 'tubingen.jpg')
   parser.add_argument('--style', default=SHARED + 'starry_night.jpg')
+  parser.add_argument('--kinds', default=','.join(style.KINDS),
+                      help="the losses to time, comma-separated; 'gram' is always timed")
   args = parser.parse_args()
   content = image.load(args.content, height=args.height)
   painting = image.load(args.style, height=args.height)
   variables = vgg.load_variables()
   x = image.preprocess(content)
   objs = {kind: objective.make(content, painting, variables=variables, style_loss=kind)
-          for kind in style.KINDS}
+          for kind in dict.fromkeys(['gram', *args.kinds.split(',')])}
   for obj in objs.values():
     _timed(obj, x)  # compile and warm up
   times = {kind: [] for kind in objs}

@@ -66,7 +66,10 @@ def get_config() -> ml_collections.ConfigDict:
   # Loss and gradient computed exactly tile by tile (px), in memory set by the tile:
   # 'auto' tiles only an image too large for the device's free memory; 0: never.
   config.tile = ml_collections.FieldReference('auto', field_type=object)
-  config.output_bits = 8  # final.png: 8 or 16 bits per channel
+  # The final image's file type, with the content's ICC profile and DPI: 'png', 'jpg'
+  # or 'tif' ('jpeg', 'tiff'): final.<output_format>, contents/ and frames/ likewise.
+  config.output_format = 'png'
+  config.output_bits = 8  # the final image: 8 or 16 bits per channel (16: png or tif)
 
   config.loss = ml_collections.ConfigDict()
   config.loss.normalization = 'gatys'  # or 'keras'

@@ -1,41 +1,36 @@
-"""Image I/O and VGG pre/post-processing.
+"""Image I/O: reading, resizing and writing image files.
 
 Images outside the network are float32 or uint8 arrays, HWC, RGB, 0..255.
-Network inputs are float32 NHWC, BGR, with the Caffe/Keras ImageNet channel
-means subtracted (the convention of the VGG19 weights we load).
+The network's input (`preprocess`, `deprocess`) is in jaxstyle.network_input,
+re-exported here.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Iterator
+import contextlib
 import os
 import pathlib
 import stat
-import struct
-import warnings
 from typing import Any
-import zlib
+import warnings
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from PIL import Image
-from PIL import ImageOps
+from PIL import ExifTags, ImageOps
 
-from jaxstyle import color, files
+from jaxstyle import color, files, printing
+from jaxstyle.network_input import (BGR_MEANS, PREPROCESSINGS, deprocess,  # noqa: F401
+                                    deprocess_float, offset, preprocess)
 from jaxstyle.errors import InputError
 
-BGR_MEANS = (103.939, 116.779, 123.68)
 MAX_SIDE = 16384
 # `load`'s resampling filters, by name: Pillow's.
 RESAMPLES = {'lanczos': Image.Resampling.LANCZOS, 'nearest': Image.Resampling.NEAREST,
              'bilinear': Image.Resampling.BILINEAR, 'bicubic': Image.Resampling.BICUBIC}
-# Network inputs, by what they do to RGB: 'caffe' flips to BGR and subtracts each
-# channel's ImageNet mean; 'swapped_means' subtracts the means in BGR order from the
-# RGB channels, then flips, so blue loses red's mean and red blue's (the Aalborg notebook).
-PREPROCESSINGS = ('caffe', 'swapped_means')
 
 PathLike = str | os.PathLike[str]
+_X_RESOLUTION = 282  # TIFF tag
 
 
 class ImageError(InputError):
@@ -70,8 +65,9 @@ def _target_size(
   return int(width), int(height)
 
 
-def _decode(path: PathLike) -> Image.Image:
-  """Fully decodes the first frame, EXIF-oriented; bad files -> ImageError."""
+@contextlib.contextmanager
+def _opened(path: PathLike) -> Iterator[Image.Image]:
+  """The file opened by Pillow, pixels not yet decoded; what fails within -> ImageError."""
   try:
     st_mode = os.stat(path).st_mode
   except FileNotFoundError:
@@ -94,9 +90,7 @@ def _decode(path: PathLike) -> Image.Image:
     warnings.simplefilter('ignore', UserWarning)
     warnings.simplefilter('error', Image.DecompressionBombWarning)
     try:
-      img = Image.open(f)
-      img.load()
-      img = ImageOps.exif_transpose(img)
+      yield Image.open(f)
     except (Image.DecompressionBombError,
             Image.DecompressionBombWarning) as e:
       raise _error(
@@ -110,9 +104,30 @@ def _decode(path: PathLike) -> Image.Image:
       raise _error(
           path, f'cannot decode image, truncated or corrupt '
           f'({type(e).__name__}: {e})') from None
+
+
+def _decode(path: PathLike) -> Image.Image:
+  """Fully decodes the first frame, EXIF-oriented; bad files -> ImageError."""
+  with _opened(path) as img:
+    img.load()
+    img = ImageOps.exif_transpose(img)
   if img.width < 1 or img.height < 1:
     raise _error(path, f'image has zero size {img.width}x{img.height}')
   return img
+
+
+def metadata(path: PathLike) -> printing.Metadata:
+  """The ICC profile and resolution that an image file states (None where it
+  states none, or a resolution outside [1, 65535] dpi), x and y as `load`
+  orients the image (EXIF); read without decoding the pixels.
+  Raises ImageError as `load` does for files it cannot open."""
+  with _opened(path) as img:
+    icc, dpi = img.info.get('icc_profile') or None, img.info.get('dpi')
+    if img.format == 'TIFF' and _X_RESOLUTION not in img.tag_v2:
+      dpi = None  # Pillow reports 1 dpi for a TIFF without resolution
+    dpi = printing.read_dpi(dpi, png=img.format == 'PNG')
+    turned = img.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)
+  return printing.Metadata(icc, dpi[::-1] if dpi and turned else dpi)
 
 
 def _to_rgb8(img: Image.Image) -> Image.Image:
@@ -183,47 +198,6 @@ def load_mask(path: PathLike, height: int, width: int) -> np.ndarray:
   return np.clip(y / 255.0, 0.0, 1.0).astype(np.float32)
 
 
-def _means(preprocessing: str) -> np.ndarray:
-  """What `preprocess` subtracts from the BGR channels, (3,) float32."""
-  assert preprocessing in PREPROCESSINGS, preprocessing
-  return np.asarray(BGR_MEANS if preprocessing == 'caffe' else BGR_MEANS[::-1], np.float32)
-
-
-@functools.partial(jax.jit, static_argnames='preprocessing')
-def preprocess(rgb: Any, preprocessing: str = 'caffe') -> jax.Array:
-  """RGB 0..255, (H, W, 3) or (N, H, W, 3) -> float32 NHWC BGR minus means
-  (PREPROCESSINGS: with 'swapped_means', B minus 123.68 and R minus 103.939).
-  Jitted: one small program per shape, where its operations would be several."""
-  x = jnp.asarray(rgb, jnp.float32)
-  if x.ndim == 3:
-    x = x[None]
-  assert x.ndim == 4 and x.shape[-1] == 3, x.shape
-  return x[..., ::-1] - jnp.asarray(_means(preprocessing))
-
-
-def offset(preprocessing: str) -> np.ndarray:
-  """preprocess(rgb, preprocessing) - preprocess(rgb), the same at every
-  pixel: (3,) float32, BGR. An objective adds it to its input, which is
-  always in plain 'caffe' space, so the rest (start images, outputs) is one."""
-  return _means('caffe') - _means(preprocessing)
-
-
-def deprocess_float(x: Any) -> np.ndarray:
-  """Inverse of preprocess: (1, H, W, 3) or (H, W, 3) -> float32 (H, W, 3) RGB
-  0..255, clipped, not rounded."""
-  x = np.asarray(x, np.float32)
-  if x.ndim == 4:
-    assert x.shape[0] == 1, f'deprocess takes one image, got {x.shape}'
-    x = x[0]
-  assert x.ndim == 3 and x.shape[-1] == 3, x.shape
-  return np.clip((x + np.asarray(BGR_MEANS, np.float32))[..., ::-1], 0.0, 255.0)
-
-
-def deprocess(x: Any) -> np.ndarray:
-  """Inverse of preprocess: (1, H, W, 3) or (H, W, 3) -> uint8 (H, W, 3) RGB."""
-  return np.rint(deprocess_float(x)).astype(np.uint8)
-
-
 def _os_reason(e: OSError) -> str:
   reason = e.strerror or str(e)
   return f'{reason} ({e.filename})' if e.filename else reason
@@ -238,44 +212,46 @@ def _save_format(path: PathLike) -> str:
     if fmt is not None and fmt in Image.SAVE:
       return fmt
   raise _error(path, f'cannot save images with extension {ext or "(none)"!r}; '
-               'use .png or .jpg')
+               'use .png, .jpg or .tif')
 
 
-def _png16(rgb: np.ndarray) -> bytes:
-  """A 48-bit RGB PNG of uint16 (H, W, 3): Pillow writes RGB at 8 bits only.
-  Unfiltered rows, big-endian samples (PNG spec, color type 2, bit depth 16)."""
-  h, w, _ = rgb.shape
-  rows = rgb.astype('>u2').reshape(h, w * 3).view(np.uint8)
-  data = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1)
-
-  def chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
-
-  return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 16, 2, 0, 0, 0))
-          + chunk(b'IDAT', zlib.compress(data.tobytes())) + chunk(b'IEND', b''))
+# The formats `save` writes at 16 bits per channel, by Pillow's name, and how.
+_SIXTEEN_BIT = {'PNG': printing.png16, 'TIFF': printing.tiff16}
 
 
-def save(path: PathLike, rgb: Any, bits: int = 8) -> None:
+def writes_16_bit(path: PathLike) -> bool:
+  """Whether `save(path, rgb, bits=16)` can write this file type (.png, .tif)."""
+  return _save_format(path) in _SIXTEEN_BIT
+
+
+def save(path: PathLike, rgb: Any, bits: int = 8, *, icc_profile: bytes | None = None,
+         dpi: tuple[float, float] | None = None) -> None:
   """Atomically writes an (H, W, 3) RGB image, format from the extension.
 
   Floats are clipped to 0..255 and rounded: to 8 bits, or with bits=16 (PNG
-  only) to round(v / 255 * 65535). The image is written to a temporary file in
-  the target directory and renamed over the target, so a crash leaves either
-  the old file or the complete new one.
+  and TIFF) to round(v / 255 * 65535). `icc_profile` (ICC bytes) and `dpi`
+  ((x, y) dots per inch, each in [1, 65535]) go into the file's header (PNG,
+  JPEG, TIFF; see `metadata`); None adds nothing. The image is written to a
+  temporary file in the target directory and renamed over the target, so a
+  crash leaves either the old file or the complete new one.
   """
   a = np.asarray(rgb)
   assert a.ndim == 3 and a.shape[-1] == 3, a.shape
   assert bits in (8, 16), bits
   fmt = _save_format(path)
+  if dpi is not None and not printing.is_dpi(dpi):
+    raise _error(path, f'dpi must be two numbers in [1, 65535]; got {dpi!r}')
   if bits == 16:
-    if fmt != 'PNG':
-      raise _error(path, '16-bit images are written as PNG only; use .png')
-    png = _png16(np.rint(np.clip(a.astype(np.float64), 0, 255) / 255 * 65535).astype(np.uint16))
-    write = lambda f: f.write(png)
+    if fmt not in _SIXTEEN_BIT:
+      raise _error(path, '16-bit images are written as PNG or TIFF only; use .png or .tif')
+    samples = np.rint(np.clip(a.astype(np.float64), 0, 255) / 255 * 65535).astype(np.uint16)
+    data = _SIXTEEN_BIT[fmt](samples, icc_profile, dpi)
+    write = lambda f: f.write(data)
   else:
     if a.dtype != np.uint8:
       a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
     params = {'quality': 95} if fmt == 'JPEG' else {}
+    params.update({k: v for k, v in (('icc_profile', icc_profile), ('dpi', dpi)) if v is not None})
     write = lambda f: Image.fromarray(a).save(f, format=fmt, **params)
   try:
     with files.atomic(pathlib.Path(path)) as f:

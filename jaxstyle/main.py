@@ -4,7 +4,7 @@ python -m jaxstyle.main --config configs/default.py \
     --config.content=PATH --config.style=PATH --workdir=DIR
 
 Writes to DIR: config.json, metrics.jsonl, step_NNNNN.png every save_every
-steps and final.png (jaxstyle.app.run). Bad input: one line on stderr, exit
+steps and final.png (final.<output_format>; jaxstyle.app.run). Bad input: one line on stderr, exit
 status 2, and nothing written.
 """
 from absl import app

@@ -48,6 +48,7 @@ def test_round_trip_is_exact(tmp_path):
 def test_config_hash_ignores_cadence_only():
   a, b = default.get_config(), default.get_config()
   b.steps, b.log_every, b.save_every, b.checkpoint_every = 7, 1, 1, 1
+  b.output_bits, b.output_format = 16, 'tif'
   assert checkpoint.config_hash(a) == checkpoint.config_hash(b)
   b.loss.style_weight = 1.0
   assert checkpoint.config_hash(a) != checkpoint.config_hash(b)

@@ -112,6 +112,24 @@ def test_frames_start_from_the_previous_result_and_resume(tmp_path):
     run.run(config, tmp_path / 'run')
 
 
+def test_frames_as_16_bit_tiffs_keep_each_frames_profile_and_dpi(tmp_path):
+  folder = tmp_path / 'video'
+  folder.mkdir()
+  Image.open(_png(folder / 'f00.png', 0)).save(folder / 'f00.png', icc_profile=b'profile',
+                                               dpi=(300, 300))
+  _png(folder / 'f01.png', 1)
+  config = _config(tmp_path, frames=str(folder), steps=1, output_format='tif', output_bits=16)
+  out = run.run(config, tmp_path / 'run')
+  assert image.metadata(out / 'f00.tif') == (b'profile', (300.0, 300.0))
+  assert image.metadata(out / 'f01.tif') == (None, None)
+  written = (out / 'f00.tif').stat().st_mtime_ns
+  (out / 'f01.tif').unlink()
+  run.run(config, tmp_path / 'run')  # f01 again, from f00.tif
+  assert (out / 'f00.tif').stat().st_mtime_ns == written
+  assert sorted(p.name for p in out.glob('f*')) == ['f00.metrics.jsonl', 'f00.tif',
+                                                   'f01.metrics.jsonl', 'f01.tif']
+
+
 def _bad(tmp_path):
   """Config changes and the one line each gives."""
   full, empty, other = tmp_path / 'full', tmp_path / 'empty', tmp_path / 'other'

@@ -438,10 +438,92 @@ def test_save_16_bit_png_keeps_the_unrounded_values(tmp_path):
     np.testing.assert_array_equal(np.asarray(img), got >> 8)
 
 
-def test_save_16_bit_is_png_only(tmp_path):
+def test_save_16_bit_is_png_or_tiff_only(tmp_path):
   with pytest.raises(image.ImageError) as e:
     image.save(tmp_path / 'x.jpg', _rgb(2, 2), bits=16)
-  assert 'use .png' in _assert_image_error(e, tmp_path / 'x.jpg')
+  assert 'use .png or .tif' in _assert_image_error(e, tmp_path / 'x.jpg')
+  assert os.listdir(tmp_path) == []
+  assert image.writes_16_bit('a.PNG') and image.writes_16_bit('a.tiff')
+  assert not image.writes_16_bit('a.jpeg')
+
+
+def read_tiff16(path):
+  """The samples of a 48-bit RGB TIFF, uint16 (H, W, 3): Pillow reads the
+  tags (it decodes the pixels only to 8 bits), numpy the one strip."""
+  with Image.open(path) as img:
+    tags = img.tag_v2
+    assert (tags[258], tags[259], tags[262], tags[277]) == ((16, 16, 16), 1, 2, 3)
+    (offset,), (count,) = tags[273], tags[279]
+    width, height = img.size
+  assert count == width * height * 6
+  data = pathlib.Path(path).read_bytes()[offset:offset + count]
+  return np.frombuffer(data, '<u2').reshape(height, width, 3)
+
+
+def test_save_16_bit_tiff_keeps_the_unrounded_values(tmp_path):
+  rgb = np.random.default_rng(4).uniform(-10, 265, (5, 7, 3)).astype(np.float32)
+  path = tmp_path / 'deep.tif'
+  image.save(path, rgb, bits=16)
+  got = read_tiff16(path)
+  np.testing.assert_array_equal(got, np.rint(np.clip(rgb.astype(np.float64), 0, 255) / 255 * 65535))
+  assert np.mean(got % 257 != 0) > 0.9
+  with Image.open(path) as img:  # Pillow decodes it too, keeping the high bytes
+    np.testing.assert_array_equal(np.asarray(img), got >> 8)
+
+
+# Any bytes: Pillow neither checks a profile it writes nor one it reads. Odd
+# length, as a TIFF value that must be padded to a word boundary.
+ICC = b'made-up ICC profile ' * 40 + b'!'
+PRINT_FILES = [('x.png', 8), ('x.png', 16), ('x.jpg', 8), ('x.tif', 8), ('x.tiff', 16)]
+
+
+@pytest.mark.parametrize('name, bits', PRINT_FILES)
+def test_profile_and_dpi_round_trip(tmp_path, name, bits):
+  rgb = _rgb(6, 5, seed=5)
+  path = tmp_path / name
+  image.save(path, rgb, bits, icc_profile=ICC, dpi=(300, 150))
+  got = image.metadata(path)
+  assert got.icc_profile == ICC
+  assert got.dpi == (300, 150)  # in a PNG 11811 and 5906 pixels per metre
+  if name != 'x.jpg':
+    np.testing.assert_array_equal(image.load(path), rgb)
+  image.save(path, image.load(path), bits, **got._asdict())  # again, from what was read
+  assert image.metadata(path) == got
+
+
+@pytest.mark.parametrize('name, bits', PRINT_FILES)
+def test_save_without_profile_or_dpi_states_none(tmp_path, name, bits):
+  path = tmp_path / name
+  image.save(path, _rgb(3, 4), bits)
+  assert image.metadata(path) == (None, None)
+
+
+def test_png_dpi_is_the_whole_dpi_within_half_a_pixel_per_metre(tmp_path):
+  path = _png(tmp_path, Image.fromarray(_rgb(2, 2)), dpi=(72.0127, 299.9))
+  assert image.metadata(path).dpi == (72.0, pytest.approx(299.9, abs=0.0127))
+
+
+def test_metadata_follows_the_exif_orientation(tmp_path):
+  exif = Image.Exif()
+  exif[0x0112] = 6  # Orientation: turned 90 degrees
+  path = _png(tmp_path, Image.fromarray(_rgb(4, 8)), 'turned.jpg', exif=exif, dpi=(100, 200))
+  assert image.load(path).shape == (8, 4, 3)
+  assert image.metadata(path).dpi == (200, 100)
+
+
+def test_metadata_of_a_bad_file_is_an_image_error(tmp_path):
+  path = tmp_path / 'notes.png'
+  path.write_text('not an image')
+  with pytest.raises(image.ImageError) as e:
+    image.metadata(path)
+  _assert_image_error(e, path)
+
+
+@pytest.mark.parametrize('dpi', [(0, 300), (300,), (300, 70000), ('300', '300')])
+def test_bad_dpi_is_refused_before_writing(tmp_path, dpi):
+  with pytest.raises(image.ImageError) as e:
+    image.save(tmp_path / 'x.png', _rgb(2, 2), dpi=dpi)
+  assert 'dpi must be' in _assert_image_error(e, tmp_path / 'x.png')
   assert os.listdir(tmp_path) == []
 
 

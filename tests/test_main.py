@@ -62,6 +62,8 @@ def test_end_to_end_tiny_run(images, tmp_path, monkeypatch):
   events = list((workdir / 'tensorboard').iterdir())
   assert len(events) == 1 and events[0].stat().st_size > 0
   assert Image.open(workdir / 'final.png').size == (40, 32)
+  for name in ('final.png', 'step_00002.png'):  # the content states no profile or DPI
+    assert image.metadata(workdir / name) == (None, None)
   config = json.loads((workdir / 'config.json').read_text())
   assert config['steps'] == 4 and config['loss']['content_layers'] == ['block4_conv2']
   lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
@@ -95,7 +97,7 @@ def test_scipy_lbfgsb_logs_each_call_with_the_evaluations_so_far_and_resumes(ima
   config = default.get_config()
   config.update(dict(content=images['content'], style=images['style'], height=32, steps=2,
                      log_every=1, tensorboard=False, compilation_cache=False,
-                     optimizer='scipy_lbfgsb'))
+                     optimizer='scipy_lbfgsb', grad_norms=True))
   config.optim.scipy_lbfgsb = dict(m=5, maxfun=3)
   run.run(config, tmp_path)
   config.steps = 3
@@ -159,6 +161,26 @@ def test_sixteen_bit_output_keeps_the_unrounded_result(images, tmp_path):
   assert np.mean(got % 257 != 0) > 0.9  # not an 8-bit image scaled
 
 
+def test_print_output_is_a_16_bit_tiff_with_the_contents_profile_and_dpi(images, tmp_path):
+  content = tmp_path / 'content.png'
+  Image.open(images['content']).save(content, icc_profile=test_image.ICC, dpi=(300, 300))
+  workdir = tmp_path / 'run'
+  result = cli('--config', 'configs/default.py', f'--config.content={content}',
+               f'--config.style={images["style"]}', '--config.height=32', '--config.steps=2',
+               '--config.save_every=1', '--config.output_format=tif', '--config.output_bits=16',
+               f'--workdir={workdir}')
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.strip() == str(workdir / 'final.tif')
+  with np.load(workdir / 'checkpoint.npz') as f:
+    rgb = image.deprocess_float(f['leaf_000']).astype(np.float64)
+  np.testing.assert_array_equal(test_image.read_tiff16(workdir / 'final.tif'),
+                                np.rint(rgb / 255 * 65535))
+  for name in ('final.tif', 'step_00001.png'):
+    profile, dpi = image.metadata(workdir / name)
+    assert profile == test_image.ICC, name
+    np.testing.assert_allclose(dpi, (300, 300), rtol=1e-4)
+
+
 def test_default_inputs_run(tmp_path):
   result = cli('--config', 'configs/keras_example.py', '--config.height=32',
                '--config.steps=2', f'--workdir={tmp_path}')
@@ -187,6 +209,8 @@ BAD = {
     'missing mask': (['--config.style_masks=("/nonexistent/m.png",)'], 'style_masks'),
     'too many scales': (['--config.scales=3', '--config.scale_factor=2'], 'config.scales'),
     'bad output bits': (['--config.output_bits=12'], 'config.output_bits'),
+    '16-bit jpeg': (['--config.output_bits=16', '--config.output_format=jpg'],
+                    'config.output_format'),
     'unknown style loss': (['--config.loss.style_loss=gatys'], 'config.loss.style_loss'),
     'mrf with masks': (['--config.loss.style_loss=mrf', '--config.style_masks=("{content}",)'],
                        'config.style_masks: style_loss'),

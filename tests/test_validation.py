@@ -64,6 +64,8 @@ def test_every_optimizer_passes_with_its_defaults(optimizer):
     ({'init': 'normal', 'init_noise': 0.0}, 'lbfgs'),
     ({'init': 'noise', 'original_colors': True, 'color_transfer': True}, 'lbfgs'),
     ({'scales': 9, 'scale_steps': 1, 'shard_spatial': True, 'output_bits': 16}, 'lbfgs'),
+    ({'output_bits': 16, 'output_format': 'tiff'}, 'lbfgs'),
+    ({'output_bits': 8, 'output_format': 'jpeg'}, 'lbfgs'),
     ({'height': 8, 'scales': 1, 'scale_factor': 1.01}, 'lbfgs'),
     ({'styles': ('a.png', 'b.png'), 'style_blend_weights': (0.0, 2.0),
       'style_scale': (0.5, 2.0)}, 'lbfgs'),
@@ -103,6 +105,8 @@ BAD = [
     ('scale_factor', math.inf, 'lbfgs', 'must be a finite number ≥ 0; got inf'),
     ('scale_steps', 0, 'lbfgs', 'must be in [1, ∞]; got 0'),
     ('output_bits', 12, 'lbfgs', 'must be 8 or 16; got 12'),
+    ('output_format', 'webp', 'lbfgs', "must be one of png, jpg, jpeg, tif, tiff; got 'webp'"),
+    ('output_format', '.tif', 'lbfgs', "must be one of png, jpg, jpeg, tif, tiff; got '.tif'"),
     ('init', 'random', 'lbfgs', f"{INIT}; got 'random'"),
     ('init', '/nonexistent/start.png', 'lbfgs', f"{INIT}; got '/nonexistent/start.png'"),
     ('init', '/', 'lbfgs', f"{INIT}; got '/'"),
@@ -320,3 +324,10 @@ def test_tile_auto_and_zero_pass_with_every_style_loss():
   for tile in ('auto', 0):
     validation.validate(_config({'tile': tile, 'loss.style_loss': 'sliced',
                                  'shard_spatial': True}))
+
+
+@pytest.mark.parametrize('output_format', ['jpg', 'jpeg'])
+def test_sixteen_bits_are_not_written_as_jpeg(output_format):
+  msg = _message(_config({'output_bits': 16, 'output_format': output_format}))
+  assert msg == (f"config.output_format: {output_format!r} holds 8 bits per channel; with "
+                 "output_bits=16 use 'png' or 'tif'")

@@ -23,7 +23,7 @@ from jaxstyle.errors import InputError
 FILENAME = 'checkpoint.npz'
 # Fields that do not change the solve: a checkpoint resumes across them.
 CADENCE = ('steps', 'log_every', 'save_every', 'checkpoint_every', 'grad_norms',
-           'original_colors', 'output_bits', 'sweep')
+           'original_colors', 'output_bits', 'output_format', 'sweep')
 
 
 class Checkpoint(NamedTuple):

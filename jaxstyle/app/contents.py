@@ -7,8 +7,9 @@ all share one shape, one compile and the style targets, computed once.
 the devices), each member with its own content targets. `frames` starts the first frame from `init` and
 every later one from the previous frame's result, for `frames_steps` steps (a
 warm start; there is no optical-flow temporal loss). Each input gets
-<workdir>/<field>/<stem>.png and <stem>.metrics.jsonl; a rerun of `frames`
-skips the frames already written.
+<workdir>/<field>/<stem>.<output_format>, with the input's ICC profile and
+DPI, and <stem>.metrics.jsonl; a rerun of `frames` skips the frames already
+written.
 """
 import collections
 from collections.abc import Callable
@@ -25,7 +26,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from jaxstyle import files, image, objective, optimize, start, vgg
+from jaxstyle import files, image, objective, optimize, printing, start, vgg
 from jaxstyle.app import cache
 from jaxstyle.app import batch, checkpoint, inputs, memory, outputs
 from jaxstyle.app import config as config_lib
@@ -82,6 +83,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   load = functools.partial(image.load, height=content.shape[0], width=content.shape[1],
                            resample=config.resample)
   contents = [content, *map(load, paths[1:])] if field == 'contents' else None
+  metadata = [image.metadata(p) for p in paths]
   spec = config_lib.spec(config)
   if field == 'frames':  # batch.size checks the batch's memory
     memory.preflight(spec.layers, *content.shape[:2],
@@ -96,29 +98,33 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
                                     config.seed, config.init_noise)
   folder = out / field
   with workdir_lib.lock(out):
-    pending = (_pending(folder, paths, checkpoint.config_hash(config), start_over)
+    pending = (_pending(config, folder, paths, start_over)
                if field == 'frames' else None)
     workdir_lib.write_config(out, config)
     if field == 'contents':
-      _contents(config, obj, solver, paths, contents=contents, folder=folder, begin=begin)
+      _contents(config, obj, solver, paths, contents=contents, folder=folder, begin=begin,
+                metadata=metadata)
     else:
       _frames(config, obj, solver, paths, first=content, folder=folder, pending=pending,
-              load=load, begin=begin)
+              load=load, begin=begin, metadata=metadata)
   return folder
 
 
 def _write(config: ml_collections.ConfigDict, folder: pathlib.Path, stem: str,
-           metrics: list[dict[str, float]], x: Any, content_rgb: np.ndarray) -> None:
-  """<stem>.metrics.jsonl, then <stem>.png of x (network space) unless x is None."""
+           metrics: list[dict[str, float]], x: Any, content_rgb: np.ndarray,
+           metadata: printing.Metadata) -> None:
+  """<stem>.metrics.jsonl, then the picture of x (network space) with the
+  input's `metadata` unless x is None."""
   files.write_jsonl(folder / f'{stem}.metrics.jsonl', metrics)
   if x is not None:
-    image.save(folder / f'{stem}.png', inputs.output_rgb(config, x, content_rgb),
-               bits=config.output_bits)
+    image.save(outputs.picture(config, folder, stem), inputs.output_rgb(config, x, content_rgb),
+               bits=config.output_bits, **metadata._asdict())
 
 
 def _contents(config: ml_collections.ConfigDict, obj: objective.Objective,
               solver: optimize.Solver, paths: list[pathlib.Path], contents: list[np.ndarray],
-              folder: pathlib.Path, begin: Callable[[np.ndarray], jax.Array]) -> None:
+              folder: pathlib.Path, begin: Callable[[np.ndarray], jax.Array],
+              metadata: list[printing.Metadata]) -> None:
   """Solves every content image in batches of batch.size; writes this process's."""
   objectives = [obj, *(objective.with_content(obj, c) for c in contents[1:])]
   devices = batch.mesh()
@@ -139,7 +145,7 @@ def _contents(config: ml_collections.ConfigDict, obj: objective.Objective,
       finite = history.finite(i, x[i])
       path = paths[first + i]
       _write(config, folder, path.stem, metrics=metrics, x=x[i] if finite else None,
-             content_rgb=contents[first + i])
+             content_rgb=contents[first + i], metadata=metadata[first + i])
       if not finite:
         failed.append(path.name)
   if failed:
@@ -147,8 +153,8 @@ def _contents(config: ml_collections.ConfigDict, obj: objective.Objective,
                          'its metrics are written, its picture is not')
 
 
-def _pending(folder: pathlib.Path, paths: list[pathlib.Path], digest: str,
-             start_over: bool) -> list[bool]:
+def _pending(config: ml_collections.ConfigDict, folder: pathlib.Path,
+             paths: list[pathlib.Path], start_over: bool) -> list[bool]:
   """Which frames are still to solve: those without a picture from an earlier
   run of this config. Starting afresh (no earlier run, or `start_over`)
   deletes the inputs' old outputs first.
@@ -156,24 +162,25 @@ def _pending(folder: pathlib.Path, paths: list[pathlib.Path], digest: str,
   Raises:
     InputError: another config wrote the frames and not `start_over`.
   """
-  saved = folder / CONFIG_HASH
+  saved, digest = folder / CONFIG_HASH, checkpoint.config_hash(config)
   resume = saved.exists() and not start_over
   if resume and saved.read_text().strip() != digest:
     raise InputError(f'{folder} holds frames of a different config; pass --start_over to '
                      'restyle them, or use another --workdir')
   if not resume:
     for path in paths:
-      for name in (f'{path.stem}.png', f'{path.stem}.metrics.jsonl'):
-        (folder / name).unlink(missing_ok=True)
+      for old in (outputs.picture(config, folder, path.stem),
+                  folder / f'{path.stem}.metrics.jsonl'):
+        old.unlink(missing_ok=True)
     files.write_text(saved, digest + '\n')
-  return [not (folder / f'{p.stem}.png').exists() for p in paths]
+  return [not outputs.picture(config, folder, p.stem).exists() for p in paths]
 
 
 def _frames(config: ml_collections.ConfigDict, obj: objective.Objective,
             solver: optimize.Solver, paths: list[pathlib.Path], first: np.ndarray,
             folder: pathlib.Path, pending: list[bool],
             load: Callable[[pathlib.Path], np.ndarray],
-            begin: Callable[[np.ndarray], jax.Array]) -> None:
+            begin: Callable[[np.ndarray], jax.Array], metadata: list[printing.Metadata]) -> None:
   """Solves the pending frames in order: the first from config.init, each
   later one from the previous frame's result (in memory, or its picture when
   an earlier run wrote it)."""
@@ -189,7 +196,8 @@ def _frames(config: ml_collections.ConfigDict, obj: objective.Objective,
     else:
       rgb = load(path)
       frame, steps = objective.with_content(obj, rgb), config.frames_steps or config.steps
-      x0 = x if x is not None else image.preprocess(load(folder / f'{paths[k - 1].stem}.png'))
+      x0 = x if x is not None else image.preprocess(
+          load(outputs.picture(config, folder, paths[k - 1].stem)))
     metrics = []
 
     def record(progress, values, path=path, steps=steps, metrics=metrics):
@@ -206,4 +214,5 @@ def _frames(config: ml_collections.ConfigDict, obj: objective.Objective,
                              at=optimize.stops(steps, (config.log_every,)), callback=record,
                              at_step=config_lib.at_step(config))
     x = solver.output(done.x, done.state)
-    _write(config, folder, path.stem, metrics=metrics, x=x, content_rgb=rgb)
+    _write(config, folder, path.stem, metrics=metrics, x=x, content_rgb=rgb,
+           metadata=metadata[k])

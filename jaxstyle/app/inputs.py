@@ -17,7 +17,7 @@ def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path,
   the content's height (`style_resize` 'aspect') or height and width
   ('content'). With `styles`, the style is a list, one array per image. With
   `color_transfer`, every style has the content's colour mean and covariance."""
-  path = config.content or samples.content()
+  path = content_path(config)
   content = image.load(path, height=config.height, width=config.width,
                        resample=config.resample)
   width = width_multiple * max(1, round(content.shape[1] / width_multiple))
@@ -31,6 +31,11 @@ def load_inputs(config: ml_collections.ConfigDict, scratch: pathlib.Path,
   if config.color_transfer:
     styles = [color.match_colors(s, content) for s in styles]
   return content, styles if config.styles else styles[0]
+
+
+def content_path(config: ml_collections.ConfigDict) -> str | pathlib.Path:
+  """The content image of a single run: `content`, unset the sample photograph."""
+  return config.content or samples.content()
 
 
 def _style(config: ml_collections.ConfigDict, path: str | pathlib.Path, scale: float,

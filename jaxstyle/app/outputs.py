@@ -22,11 +22,18 @@ import jax.numpy as jnp
 import ml_collections
 import tqdm
 
-from jaxstyle import files, image, objective, optimize
+from jaxstyle import files, image, objective, optimize, printing
 from jaxstyle.app import checkpoint
 from jaxstyle.errors import NumericalError
 from jaxstyle.optimize import Progress
 
+# config.output_format: the file types of the pictures a run writes, by suffix.
+FORMATS = ('png', 'jpg', 'jpeg', 'tif', 'tiff')
+
+
+def picture(config: ml_collections.ConfigDict, folder: pathlib.Path, stem: str) -> pathlib.Path:
+  """The file of a result picture: `stem` (final, or an input's stem) in config.output_format."""
+  return folder / f'{stem}.{config.output_format}'
 
 
 def scalars(values: dict[str, float]) -> dict[str, float]:
@@ -73,7 +80,8 @@ class Recorder:
   Progress counts steps from the start of the current scale (`begin_scale`);
   what the recorder writes counts the run's steps, on across scales. Without
   begin_scale there is one scale of `steps` (default config.steps). `shown`
-  is the image a progress shows (optimize.Solver.output). With
+  is the image a progress shows (optimize.Solver.output); `metadata` goes
+  into each step_NNNNN.png (the content's profile and DPI). With
   config.optim.tol, `converged` turns to the step at which the loss fell by
   less than tol (relative) over the last optim.tol_window steps of the scale.
   """
@@ -81,8 +89,10 @@ class Recorder:
   def __init__(self, workdir: pathlib.Path, config: ml_collections.ConfigDict,
                digest: str, resumed: checkpoint.Checkpoint | None = None,
                steps: int | None = None,
-               shown: Callable[[Progress], jax.Array] = lambda progress: progress.x):
+               shown: Callable[[Progress], jax.Array] = lambda progress: progress.x,
+               metadata: printing.Metadata = printing.Metadata()):
     self.workdir, self.config, self.digest, self.shown = workdir, config, digest, shown
+    self.metadata = metadata
     self.losses: dict[int, float] = {}  # the loss at each stop of the current scale
     self.steps = config.steps if steps is None else steps
     self.begin_scale(0, 0, self.steps)
@@ -124,7 +134,7 @@ class Recorder:
       self.plotting = _import_in_background(_PLOTTING)
     if self.first < step < self.steps and _every(step, config.save_every):
       rgb = image.deprocess(self.shown(progress))
-      image.save(self.workdir / f'step_{step:05d}.png', rgb)
+      image.save(self.workdir / f'step_{step:05d}.png', rgb, **self.metadata._asdict())
       if self.tensorboard:
         self.tensorboard.add_image('image', rgb, step, dataformats='HWC')
     if (step in (self.last, self.converged)

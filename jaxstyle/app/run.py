@@ -2,7 +2,8 @@
 the memory, solves scale by scale with checkpoints, and writes the outputs.
 
 Writes to the workdir: config.json, metrics.jsonl, step_NNNNN.png every
-save_every steps, checkpoint.npz and final.png.
+save_every steps, checkpoint.npz and final.<output_format>, the pictures with
+the content image's ICC profile and DPI.
 """
 from collections.abc import Callable, Iterator
 import contextlib
@@ -68,6 +69,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
     loaded = [inputs.load_inputs(_at_height(config, h), pathlib.Path(scratch), width_multiple)
               for h in heights]
   content = loaded[-1][0]
+  metadata = image.metadata(inputs.content_path(config))
   height, width = content.shape[:2]
   tiles = [config_lib.tile(config, *c.shape[:2]) for c, _ in loaded]  # each scale its own
   memory.preflight(spec.layers, height,
@@ -105,7 +107,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
       logging.info('resuming from %s at step %d', saved, resumed.step)
     workdir_lib.write_config(out, config)
     recorder = outputs.Recorder(out, config, digest, resumed, steps=ends[-1],
-                                shown=lambda p: solver.output(p.x, p.state))
+                                shown=lambda p: solver.output(p.x, p.state), metadata=metadata)
     try:
       progress = None
       for k in range(resumed.scale if resumed else 0, len(objectives)):
@@ -129,7 +131,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
           return None
     finally:
       recorder.close()
-    final = out / 'final.png'
+    final = outputs.picture(config, out, 'final')
     shown = solver.output(progress.x, progress.state)
-    image.save(final, inputs.output_rgb(config, shown, content), bits=config.output_bits)
+    image.save(final, inputs.output_rgb(config, shown, content), bits=config.output_bits,
+               **metadata._asdict())
   return final

@@ -11,7 +11,7 @@ import ml_collections
 
 from jaxstyle import checks, image, optimize, settings, start
 from jaxstyle.app import config as config_lib
-from jaxstyle.app import contents, multiscale
+from jaxstyle.app import contents, multiscale, outputs
 from jaxstyle.checks import SettingError
 
 # Keyword settings each optimizer takes (optimize.make passes them on).
@@ -63,8 +63,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _fail('scale_factor', f'must be greater than 1; got {config.scale_factor}')
   if config.scale_steps is not None:
     _integer('scale_steps', config.scale_steps, 1)
-  if isinstance(config.output_bits, bool) or config.output_bits not in (8, 16):
-    _fail('output_bits', f'must be 8 or 16; got {config.output_bits!r}')
+  _output(config)
   for field in ('tensorboard', 'remat', 'compilation_cache', 'original_colors',
                 'color_transfer', 'shard_spatial', 'grad_norms', 'loss.normalize_gradients'):
     checks.flag(f'config.{field}', config[field])
@@ -91,6 +90,16 @@ def _loading(config: ml_collections.ConfigDict) -> None:
     _integer('width', config.width, 1, image.MAX_SIDE)
   checks.choice('config.resample', config.resample, tuple(image.RESAMPLES))
   checks.choice('config.style_resize', config.style_resize, STYLE_RESIZES)
+
+
+def _output(config: ml_collections.ConfigDict) -> None:
+  """output_bits and output_format: the file type and depth of the result pictures."""
+  if isinstance(config.output_bits, bool) or config.output_bits not in (8, 16):
+    _fail('output_bits', f'must be 8 or 16; got {config.output_bits!r}')
+  checks.choice('config.output_format', config.output_format, outputs.FORMATS)
+  if config.output_bits == 16 and not image.writes_16_bit(f'final.{config.output_format}'):
+    _fail('output_format', f'{config.output_format!r} holds 8 bits per channel; with '
+          "output_bits=16 use 'png' or 'tif'")
 
 
 def _on_host(config: ml_collections.ConfigDict) -> None:
