@@ -6,7 +6,10 @@ S the style image's, M_s x C. Each kind is a `StyleLoss`: `target` computes
 the style image's statistics once, `distance` compares the output's features
 with them at every evaluation. Masks (H_l, W_l) in 0..1 weight the output's
 positions (masked means, covariances and quantiles); `key` seeds the random
-projections of 'sliced'.
+projections of 'sliced'. Where a term is a function of sums over positions
+('gram', 'mean_std', 'w2', 'mrf'), `sums` and `from_sums` split it there,
+so that jaxstyle.tiles can add the sums up tile by tile; 'histogram' and
+'sliced' (jaxstyle.quantiles) sort the whole image's features.
 
 - 'gram': Gatys et al. (2015), in losses.py: Σ(G - A)² / (4 N² M²).
 - 'mean_std': Huang & Belongie (2017): (1/C) Σ_c (μ_c(F) - μ_c(S))² + (σ_c(F) - σ_c(S))²,
@@ -20,7 +23,7 @@ projections of 'sliced'.
   placed at (j + ½)/M_s; the matched target is a constant.
 - 'sliced': Heitz et al. (2021): 'histogram' of F and S projected on P random
   unit directions, averaged over the directions.
-- 'mrf': Li & Wand (2016): every 3x3 patch of F takes the style patch of
+- 'mrf' (jaxstyle.mrf): Li & Wand (2016): every 3x3 patch of F takes the style patch of
   highest normalised cross-correlation; (1 / (N_F 9C)) Σ_i |Ψ_i(F) - Ψ_NN(i)(S)|².
 """
 import functools
