@@ -1,7 +1,7 @@
 """An objective's settings, the keywords of `objective.make`: defaults and checks.
 
 configs/default.py sets the command line's `loss.*`, `pooling`, `preprocessing`, `precision`,
-`conv_algorithm`, `remat` and `style_blend_weights` to these defaults.
+`conv_algorithm`, `remat`, `style_blend_weights` and `tile` to these defaults.
 """
 import math
 from collections.abc import Mapping

@@ -26,7 +26,7 @@ _GPU_FIXED = 128 * 2**20  # bytes of XLA:GPU temporaries that do not grow with t
 _IMAGES = 4  # image, gradient, two optimiser buffers
 _PER_HISTORY = 4  # L-BFGS s and y, and the fresh copies the update writes
 _PER_MASKED_STYLE = 3  # masked features and their gradient, per further masked style
-_TILED = 3  # D: the padded image, its gradient and a copy, per tiled image
+_TILED = 3  # the padded image, its gradient and a copy, per tiled image
 _SUMS = 2  # the per-layer sums of a tiled image and the sums they add to
 
 
@@ -106,9 +106,11 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
      (default: every layer, an upper bound) and a C x C Gram per layer.
 
   With `tile` (px, jaxstyle.tiles), B and F are those of one tile's window
-  (the tile and its halo), and the image's tiles take D·I more: the image
-  padded to whole tiles and the halo, and its gradient as the tiles add to
-  it; T counts the per-layer sums besides.
+  (the tile and its halo), and the tiles take 3·I' more, I' the image padded
+  to whole tiles and the halo: the padded image, the gradient the tiles add
+  into and a copy; T counts the per-layer sums and their total besides
+  (2·C² a layer and style). Fitted to XLA:CPU's compiled peaks at block 2
+  and block 5 depths (tests/test_memory.py); the GPU form is unmeasured tiled.
 
   XLA:CPU keeps the backward pass's buffers beside the activations, so their
   sizes add up. XLA:GPU's buffer plan reuses the activations' memory for the
