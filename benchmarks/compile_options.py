@@ -32,7 +32,7 @@ def child(height: int, steps: int, options: dict) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   from benchmarks import run as bench  # pylint: disable=g-import-not-at-top
   from configs import keras_example  # pylint: disable=g-import-not-at-top
-  from jaxstyle import image, objective, optimize, vgg  # pylint: disable=g-import-not-at-top
+  from jaxstyle import image, optimize, targets, vgg  # pylint: disable=g-import-not-at-top
   from jaxstyle.app import config as config_lib  # pylint: disable=g-import-not-at-top
   config = keras_example.get_config()
   config.height = height
@@ -52,9 +52,7 @@ def child(height: int, steps: int, options: dict) -> dict:
     out[f'{name}_run'] = cpu() - began
     return compiled, result
 
-  static = dict(content_layers=spec.content_layers, style_layers=spec.style_layers,
-                pooling=spec.pooling, precision=spec.precision)
-  timed('targets', jax.jit(lambda v, c, s: objective._all_targets(v, c, s, **static)),
+  timed('targets', jax.jit(lambda v, c, s: targets.each(v, c, s, spec)),
         variables, content, [style])
   obj = config_lib.make_objective(config, content, style, variables)
   x = image.preprocess(content)

@@ -63,6 +63,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.remat = False  # recompute VGG blocks in the backward pass: less memory
   config.compilation_cache = True  # JAX's persistent cache, shared: $XDG_CACHE_HOME/jaxstyle
   config.shard_spatial = False  # split the image's width over every device (jax.sharding)
+  # Loss and gradient computed exactly tile by tile (px), in memory set by the tile:
+  # 'auto' tiles only an image too large for the device's free memory; 0: never.
+  config.tile = ml_collections.FieldReference('auto', field_type=object)
   # The final image's file type, with the content's ICC profile and DPI: 'png', 'jpg'
   # or 'tif' ('jpeg', 'tiff'): final.<output_format>, contents/ and frames/ likewise.
   config.output_format = 'png'

@@ -29,6 +29,18 @@ def check_one_image(array: jax.Array, what: str = 'features') -> None:
                      '(N = 1): map them over a batch with jax.vmap')
 
 
+def positions(features: jax.Array) -> jax.Array:
+  """One image's features, HWC or NHWC, as (M, C): a row per position."""
+  check_one_image(features)
+  return features.reshape(-1, features.shape[-1])
+
+
+def position_weights(mask: jax.Array | None, m: int) -> jax.Array:
+  """A mask's weights of M positions, (M,), scaled to sum 1; None: uniform."""
+  w = jnp.ones((m,), jnp.float32) if mask is None else mask.reshape(m).astype(jnp.float32)
+  return w / jnp.sum(w)
+
+
 def _positions_and_channels(features: jax.Array) -> tuple[int, int]:
   check_one_image(features)
   h, w, c = features.shape[-3:]
@@ -89,12 +101,16 @@ def content_loss(features: jax.Array, target: jax.Array,
   """½Σ(F−P)² ('gatys') or Σ(F−P)² ('keras'); F, P of equal shape."""
   if features.shape != target.shape:
     raise ValueError(f'features {features.shape} and target {target.shape} differ in shape')
-  scale = 0.5 if normalization == 'gatys' else 1.0
-  return scale * jnp.sum(jnp.square(features - target))
+  return content_scale(normalization) * jnp.sum(jnp.square(features - target))
 
 
-def _gram_distance(g: jax.Array, target: jax.Array, m: int, c: int, normalization: str,
-                   image_hw: tuple[int, int] | None) -> jax.Array:
+def content_scale(normalization: str) -> float:
+  """The content loss's factor on Σ(F−P)²: ½ ('gatys') or 1 ('keras')."""
+  return 0.5 if normalization == 'gatys' else 1.0
+
+
+def gram_distance(g: jax.Array, target: jax.Array, m: int, c: int, normalization: str,
+                  image_hw: tuple[int, int] | None) -> jax.Array:
   """E_l from the features' Gram g, (C, C), of a layer with M positions."""
   if target.shape != (c, c):
     raise ValueError(f'style target {target.shape} is not ({c}, {c}): one Gram per position')
@@ -121,7 +137,7 @@ def style_loss(features: jax.Array, target: jax.Array,
   """
   m, c = _positions_and_channels(features)
   g = gram(features) if mask is None else m * guided_gram(features, mask)
-  return _gram_distance(g, target, m, c, normalization=normalization, image_hw=image_hw)
+  return gram_distance(g, target, m, c, normalization=normalization, image_hw=image_hw)
 
 
 @functools.partial(jax.jit, static_argnames=('normalization', 'image_hw'))
@@ -136,7 +152,7 @@ def blended_style_loss(features: jax.Array, targets: jax.Array, blend: jax.Array
   """
   m, c = _positions_and_channels(features)
   shared = gram(features) if masks is None else None
-  return sum(blend[s] * _gram_distance(
+  return sum(blend[s] * gram_distance(
       shared if masks is None else m * guided_gram(features, masks[s]),
       targets[s], m, c, normalization=normalization, image_hw=image_hw)
              for s in range(targets.shape[0]))

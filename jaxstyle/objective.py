@@ -10,18 +10,20 @@ data. `loss`, `terms` and `value_and_grad` are pure functions of (x, obj), so
 """
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import checks, image, losses, settings, style, vgg, xla
+from jaxstyle import checks, image, losses, settings, style, tiles, vgg
+from jaxstyle import targets as targets_lib
 from jaxstyle import spec as spec_lib
 from jaxstyle.errors import InputError
 from jaxstyle.settings import CONV_ALGORITHMS, PRECISIONS, TERMS  # noqa: F401 (re-exported)
 from jaxstyle.spec import Spec, TermFn, min_side, pooled_mask  # noqa: F401 (re-exported)
+from jaxstyle.targets import of_image as targets  # noqa: F401 (re-exported)
 
 
 class Weights(NamedTuple):
@@ -59,14 +61,16 @@ class Objective:
   spec: Spec
 
 
-def _terms(x: jax.Array, obj: Objective) -> dict[str, jax.Array]:
+def _network_terms(x: jax.Array, obj: Objective) -> tuple[jax.Array, dict[str, jax.Array],
+                                                           dict[str, jax.Array]]:
+  """The content loss, each style layer's E_l and the extra terms, from one
+  forward pass of the whole image."""
   spec, w = obj.spec, obj.weights
   feats = spec.features(obj.variables, x)
   normalized = losses.normalize_gradient if spec.normalize_gradients else lambda f, weight: f
-  zero = jnp.zeros(())
   content = sum((losses.content_loss(normalized(feats[l], w.content), obj.content[l],
                                      spec.normalization)
-                 for l in spec.content_layers), zero)
+                 for l in spec.content_layers), jnp.zeros(()))
   masks = obj.style.masks
   kind, blend = spec.style_kind, w.style_blend
 
@@ -78,12 +82,35 @@ def _terms(x: jax.Array, obj: Objective) -> dict[str, jax.Array]:
         None if masks is None else masks[l][s], key, spec.normalization, x.shape[1:3])
                for s in range(blend.shape[0]))
 
-  per_layer = {f'style/{l}': w.style_layers[i] * layer_term(i, l)
-               for i, l in enumerate(spec.style_layers)}
-  style = sum(per_layer.values(), zero)
-  tv = losses.tv_loss(x, w.tv_power)
   extra = {name: jnp.asarray(fn(feats, x), jnp.float32).reshape(())
            for name, fn in spec.extra_terms}
+  return content, {l: layer_term(i, l) for i, l in enumerate(spec.style_layers)}, extra
+
+
+def _tiled_terms(x: jax.Array, obj: Objective) -> tuple[jax.Array, dict[str, jax.Array],
+                                                         dict[str, jax.Array]]:
+  """_network_terms from the sums over positions that jaxstyle.tiles
+  computes tile by tile, each term by its kind's from_sums."""
+  spec, blend = obj.spec, obj.weights.style_blend
+  sums = tiles.sums(x, obj)
+  content = losses.content_scale(spec.normalization) * sum(sums['content'].values(),
+                                                           jnp.zeros(()))
+  at = lambda tree, s: jax.tree.map(lambda a: a[s], tree)
+  layer_hw = lambda l: tuple(side // 2**vgg.downsampling(l) for side in x.shape[1:3])
+  per_layer = {l: sum(blend[s] * spec.style_kind.from_sums(
+      at(sums['style'][l], s), at(obj.style.stats[l], s), spec.normalization, x.shape[1:3],
+      layer_hw(l)) for s in range(blend.shape[0])) for l in spec.style_layers}
+  return content, per_layer, {}
+
+
+def _terms(x: jax.Array, obj: Objective) -> dict[str, jax.Array]:
+  spec, w = obj.spec, obj.weights
+  content, layer_terms, extra = (_tiled_terms if spec.tile else _network_terms)(x, obj)
+  per_layer = {f'style/{l}': w.style_layers[i] * layer_terms[l]
+               for i, l in enumerate(spec.style_layers)}
+  zero = jnp.zeros(())
+  style = sum(per_layer.values(), zero)
+  tv = losses.tv_loss(x, w.tv_power)
   loss = losses.total(content, style, tv, content_weight=w.content, style_weight=w.style,
                       tv_weight=w.tv)
   loss = loss + sum((w.extra[name] * value for name, value in extra.items()), zero)
@@ -144,42 +171,6 @@ def terms_and_grad_norms(x: jax.Array, obj: Objective) -> dict[str, jax.Array]:
   return {**values, **{k: jnp.linalg.norm(g) for k, g in zip(GRAD_NORMS, grads)}}
 
 
-@functools.partial(jax.jit, static_argnames=('content_layers', 'style_layers', 'pooling',
-                                             'precision', 'style_loss'))
-def targets(variables: Any, x: jax.Array, content_layers: Sequence[str] = (),
-            style_layers: Sequence[str] = (), pooling: str = 'avg', precision: str = 'highest',
-            style_loss: str = 'gram') -> tuple[dict[str, jax.Array], dict[str, Any]]:
-  """What an objective compares with: x's features at `content_layers`,
-  {layer: (1, H_l, W_l, C)}, and its style statistics (style.KINDS[style_loss].target)
-  at `style_layers`; for 'gram' its Gram per position, {layer: (C, C)}.
-  x: (1, H, W, 3) network input."""
-  model = spec_lib.model(pooling, precision)
-  features = model.apply(variables, x, layers=tuple(dict.fromkeys((*content_layers,
-                                                                   *style_layers))))
-  with jax.default_matmul_precision(spec_lib.JAX_PRECISION[precision]):
-    stats = {l: style.KINDS[style_loss].target(features[l]) for l in style_layers}
-  return {l: features[l] for l in content_layers}, stats
-
-
-def _all_targets(variables: Any, content: jax.Array, styles: list[jax.Array],
-                 spec: Spec) -> tuple[dict[str, jax.Array], dict[str, Any]]:
-  """`make`'s targets in one program: the content's features at the content
-  layers and every style's statistics at the style layers, stacked along a
-  leading axis. Images HWC RGB 0..255."""
-  at = lambda rgb, c, s: targets(variables, image.preprocess(rgb, spec.preprocessing), c, s,
-                                 pooling=spec.pooling, precision=spec.precision,
-                                 style_loss=spec.style_loss)
-  stats = [at(rgb, (), spec.style_layers)[1] for rgb in styles]
-  return (at(content, spec.content_layers, ())[0],
-          {l: _stacked([st[l] for st in stats], l) for l in spec.style_layers})
-
-
-@functools.cache
-def _all_targets_jitted() -> Callable[..., Any]:
-  """_all_targets jitted, made at first use: its XLA options are checked then."""
-  return jax.jit(_all_targets, static_argnames='spec', compiler_options=xla.once())
-
-
 def stack(objectives: Sequence[Objective]) -> Objective:
   """Objectives of one structure and shapes as one, every leaf with a leading
   axis: `jax.vmap(loss, in_axes=(None, 0))(x, stack(objs))` evaluates all."""
@@ -195,24 +186,13 @@ def with_content(obj: Objective, content: np.ndarray) -> Objective:
   """`obj` for another content image of the same size (HWC RGB 0..255): its
   content features computed, the style targets shared."""
   spec = obj.spec
-  features, _ = targets(obj.variables, image.preprocess(content, spec.preprocessing),
+  features, _ = targets_lib.of_image(obj.variables, image.preprocess(content, spec.preprocessing),
                         spec.content_layers, spec.style_layers, pooling=spec.pooling,
                         precision=spec.precision, style_loss=spec.style_loss)
   if any(features[l].shape != obj.content[l].shape for l in features):
     raise InputError(f'content image is {content.shape[1]}x{content.shape[0]} px, not the '
                      "size of the objective's content image")
   return dataclasses.replace(obj, content=features)
-
-
-def _stacked(stats: list[Any], layer: str) -> Any:
-  """Per-style statistics stacked along a leading axis; statistics of a size
-  that depends on the style image's ('histogram', 'sliced', 'mrf') need
-  style images of one size."""
-  shapes = {tuple(np.shape(a) for a in jax.tree.leaves(st)) for st in stats}
-  if len(shapes) > 1:
-    raise InputError(f'the style images give {layer} statistics of different sizes; this '
-                     'style loss needs style images of one size (set one style_scale)')
-  return jax.tree.map(lambda *a: jnp.stack(a), *stats)
 
 
 def at_step(obj: Objective, step: int | jax.Array) -> Objective:
@@ -262,8 +242,11 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
   content_weight, style_weight, style_layer_weights, tv_weight, tv_power,
   normalization, pooling, preprocessing, precision, conv_algorithm, remat,
   normalize_gradients, style_blend_weights, style_masks, extra_terms,
-  extra_layers). Content features, every style image's Grams and the masks at
-  every style layer are computed here, once.
+  extra_layers, tile). Content features, every style image's Grams and the masks at
+  every style layer are computed here, once. tile: px, the loss and gradient
+  computed exactly tile by tile (jaxstyle.tiles), in memory set by the tile;
+  0 or 'auto' (the default, which the command line resolves by the device's
+  free memory): the whole image at once.
 
   Raises:
     InputError: an unknown keyword, a bad value (one line naming it), or an
@@ -291,7 +274,7 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
           checks.fail('style_masks', f'mask {i + 1} of {len(at_layer)} is black on every '
                       f'position of {l}; a mask needs a region to style')
     masks = {l: jax.device_put(np.stack(m)) for l, m in masks.items()}
-  content_features, stats = _all_targets_jitted()(variables, content, styles, spec)
+  content_features, stats = targets_lib.of_images(variables, content, styles, spec)
   return Objective(variables=variables, content=content_features,
                    style=StyleTargets(stats=stats, masks=masks),
                    weights=_weights(s, len(styles)), spec=spec)

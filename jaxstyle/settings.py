@@ -1,7 +1,7 @@
 """An objective's settings, the keywords of `objective.make`: defaults and checks.
 
 configs/default.py sets the command line's `loss.*`, `pooling`, `preprocessing`, `precision`,
-`conv_algorithm`, `remat` and `style_blend_weights` to these defaults.
+`conv_algorithm`, `remat`, `style_blend_weights` and `tile` to these defaults.
 """
 import math
 from collections.abc import Mapping
@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = dict(
     style_masks=None,  # one (H, W) array in 0..1 per style image, at the content's size
     extra_terms=None,  # {name: (weight, fn(features, x) -> scalar)}
     extra_layers=(),  # layers computed for the extra terms only
+    # px: the loss and gradient computed tile by tile (jaxstyle.tiles), in memory
+    # set by the tile; 0 or 'auto': the whole image at once
+    tile='auto',
 )
 
 
@@ -124,4 +127,32 @@ def check(settings: Mapping[str, Any], n_styles: int = 1,
     _check_masks(s['style_masks'], n_styles, content_hw)
   checks.layers('extra_layers', s['extra_layers'])
   _check_extra(s['extra_terms'])
+  _check_tile(s)
   return s
+
+
+def _check_tile(s: dict[str, Any]) -> None:
+  """tile: 'auto' or px ≥ 0; a tile a multiple of the deepest layer's stride,
+  and only with terms that are sums over positions."""
+  tile = s['tile']
+  if tile == 'auto':
+    return
+  checks.integer('tile', tile, 0)
+  if not tile:
+    return
+  layers = (*s['content_layers'], *s['style_layers'], *s['extra_layers'])
+  deepest = max(layers, key=vgg.downsampling)
+  stride = 2**vgg.downsampling(deepest)
+  if tile % stride:
+    checks.fail('tile', f'{tile} px is not a multiple of {stride} px, the stride of {deepest}; '
+                f'try {tile // stride * stride or stride} or {(tile // stride + 1) * stride}')
+  if style.KINDS[s['style_loss']].sums is None:
+    checks.fail('tile', f"style_loss {s['style_loss']!r} sorts the whole image's features, "
+                'which tiles cannot add up; use tile=0 or a style_loss of sums over positions '
+                '(gram, mean_std, w2, mrf)')
+  if s['normalize_gradients']:
+    checks.fail('tile', 'normalize_gradients divides by the L1 norm of the whole image\'s '
+                'feature gradient, which tiles cannot add up; use tile=0 or leave it False')
+  if s['extra_terms']:
+    checks.fail('tile', 'extra_terms are functions of the whole image\'s features, which tiles '
+                'do not hold; use tile=0 or no extra terms')

@@ -36,6 +36,7 @@ class Spec:
   sliced_projections: int | None = None  # 'sliced': directions per evaluation (None: C)
   extra_layers: tuple[str, ...] = ()  # computed for the extra terms only
   extra_terms: tuple[tuple[str, TermFn], ...] = ()  # (name, fn), in report order
+  tile: int = 0  # px: the loss and gradient computed tile by tile (jaxstyle.tiles); 0: at once
 
   @property
   def min_side(self) -> int:
@@ -63,12 +64,14 @@ class Spec:
   def layers(self) -> tuple[str, ...]:
     return tuple(dict.fromkeys(self.content_layers + self.style_layers + self.extra_layers))
 
-  def features(self, variables: Any, x: jax.Array) -> dict[str, jax.Array]:
+  def features(self, variables: Any, x: jax.Array,
+               valid: vgg.Valid | None = None) -> dict[str, jax.Array]:
     """VGG activations at self.layers of x, 'caffe' input, which the network
-    sees as `preprocessing` makes it; under remat only block outputs are kept."""
+    sees as `preprocessing` makes it; under remat only block outputs are kept.
+    valid: x a window of an image (vgg.VGG19's `valid`)."""
     if self.preprocessing != 'caffe':
       x = x + jnp.asarray(image.offset(self.preprocessing))
-    apply = lambda v, x: self.model.apply(v, x, layers=self.layers)
+    apply = lambda v, x: self.model.apply(v, x, layers=self.layers, valid=valid)
     if self.remat:
       policy = jax.checkpoint_policies.save_only_these_names(vgg.BLOCK_OUTPUT)
       apply = jax.checkpoint(apply, policy=policy)
@@ -117,7 +120,8 @@ def of_settings(s: dict[str, Any]) -> Spec:
               normalize_gradients=s['normalize_gradients'], style_loss=s['style_loss'],
               sliced_projections=s['sliced_projections'],
               extra_layers=tuple(s['extra_layers']),
-              extra_terms=tuple((n, fn) for n, (_, fn) in (s['extra_terms'] or {}).items()))
+              extra_terms=tuple((n, fn) for n, (_, fn) in (s['extra_terms'] or {}).items()),
+              tile=0 if s['tile'] == 'auto' else s['tile'])
 
 
 def _resolve_winograd(conv_algorithm: str, precision: str) -> bool:

@@ -6,7 +6,10 @@ S the style image's, M_s x C. Each kind is a `StyleLoss`: `target` computes
 the style image's statistics once, `distance` compares the output's features
 with them at every evaluation. Masks (H_l, W_l) in 0..1 weight the output's
 positions (masked means, covariances and quantiles); `key` seeds the random
-projections of 'sliced'.
+projections of 'sliced'. Where a term is a function of sums over positions
+('gram', 'mean_std', 'w2', 'mrf'), `sums` and `from_sums` split it there,
+so that jaxstyle.tiles can add the sums up tile by tile; 'histogram' and
+'sliced' (jaxstyle.quantiles) sort the whole image's features.
 
 - 'gram': Gatys et al. (2015), in losses.py: Σ(G - A)² / (4 N² M²).
 - 'mean_std': Huang & Belongie (2017): (1/C) Σ_c (μ_c(F) - μ_c(S))² + (σ_c(F) - σ_c(S))²,
@@ -20,7 +23,7 @@ projections of 'sliced'.
   placed at (j + ½)/M_s; the matched target is a constant.
 - 'sliced': Heitz et al. (2021): 'histogram' of F and S projected on P random
   unit directions, averaged over the directions.
-- 'mrf': Li & Wand (2016): every 3x3 patch of F takes the style patch of
+- 'mrf' (jaxstyle.mrf): Li & Wand (2016): every 3x3 patch of F takes the style patch of
   highest normalised cross-correlation; (1 / (N_F 9C)) Σ_i |Ψ_i(F) - Ψ_NN(i)(S)|².
 """
 import functools
@@ -30,10 +33,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxstyle import losses, sorting
+from jaxstyle import losses, mrf, quantiles
 
 MEAN_STD_EPS = 1e-5  # added to the variance before its square root ('mean_std')
-MRF_CHUNK = 512  # style patches matched at once ('mrf'): memory N_F x MRF_CHUNK
 
 
 class StyleLoss(NamedTuple):
@@ -49,56 +51,106 @@ class StyleLoss(NamedTuple):
   # strong as 'gram' at 1e4 (Tübingen x The Starry Night and The Scream,
   # 128 px, default layers; docs/performance.md).
   weight: float
+  # Where the term is a function of sums over positions, which jaxstyle.tiles
+  # adds up tile by tile: (features (1, h, w, C), statistics, weights (h, w) or
+  # None) -> a pytree of sums, additive over disjoint sets of positions.
+  # weights: a mask's weight of each position (None: every position, unweighted);
+  # with `patch` > 1, the weight of the patch centred there. None: no such form.
+  sums: Callable[..., Any] | None = None
+  # (sums, statistics, normalization, image_hw, layer_hw) -> the layer's term,
+  # `distance` of features whose sums these are, layer_hw their (H_l, W_l).
+  from_sums: Callable[..., jax.Array] | None = None
+  # (unweighted sums of a style image's features, layer_hw) -> `target`;
+  # None: the target needs the features themselves.
+  target_from_sums: Callable[[Any, tuple[int, int]], Any] | None = None
+  patch: int = 1  # side of the patch of positions the term compares at each one
 
 
-def _flat(features: jax.Array) -> jax.Array:
-  losses.check_one_image(features)
-  return features.reshape(-1, features.shape[-1])
+def _column(weights: jax.Array, f: jax.Array) -> jax.Array:
+  """weights (h, w) as a column (M, 1) of f's dtype."""
+  return weights.reshape(-1, 1).astype(f.dtype)
 
 
-def _weights(mask: jax.Array | None, m: int) -> jax.Array:
-  """Per-position weights (M,) summing to 1."""
-  w = jnp.ones((m,), jnp.float32) if mask is None else mask.reshape(m).astype(jnp.float32)
-  return w / jnp.sum(w)
+def _count(sums: dict[str, jax.Array], layer_hw: tuple[int, int]) -> jax.Array | int:
+  """The positions' total weight: the weights' sum, or without weights H_l·W_l."""
+  return sums['weight'] if 'weight' in sums else layer_hw[0] * layer_hw[1]
 
 
-def mean_cov(f: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """Weighted mean (C,) and biased covariance (C, C) of f (M, C); w (M,) sums to 1."""
-  mu = w @ f
-  centred = f - mu
-  return mu, (centred * w[:, None]).T @ centred
+def _products(features: jax.Array, weights: jax.Array | None) -> dict[str, jax.Array]:
+  """Σ w·F·Fᵀ (C, C) over the positions as 'outer', and Σ w as 'weight';
+  without weights the Gram (losses.gram, whose gradient is one product) and no 'weight'."""
+  if weights is None:
+    return {'outer': losses.gram(features)}
+  f = losses.positions(features)
+  w = _column(weights, f)
+  return {'outer': (w * f).T @ f, 'weight': jnp.sum(w)}
+
+
+def _distance_of(sums: Callable[..., Any], from_sums: Callable[..., jax.Array]) -> Callable:
+  """The distance that is `from_sums` of the `sums` over every position."""
+  def distance(features, statistics, mask, key, normalization, image_hw):
+    del key
+    return from_sums(sums(features, statistics, mask), statistics, normalization, image_hw,
+                     features.shape[-3:-1])
+  return distance
+
+
+def _decomposed(sums: Callable[..., Any], from_sums: Callable[..., jax.Array],
+                target_from_sums: Callable[..., Any], **fields: Any) -> StyleLoss:
+  """A StyleLoss whose target and distance are its from-sums forms of the sums
+  over every position: one definition of each formula."""
+  def target(features: jax.Array) -> Any:
+    return target_from_sums(sums(features, None, None), features.shape[-3:-1])
+
+  return StyleLoss(target, _distance_of(sums, from_sums), sums=sums, from_sums=from_sums,
+                   target_from_sums=target_from_sums, **fields)
 
 
 # 'gram'
 
 
-def _gram_target(features: jax.Array) -> jax.Array:
-  return losses.style_target(features)
+def _gram_sums(features, statistics, weights):
+  del statistics
+  return _products(features, weights)
 
 
-def _gram_distance(features, target, mask, key, normalization, image_hw):
-  del key
-  return losses.style_loss(features, target, normalization, image_hw, mask)
+def _gram_from_sums(sums, statistics, normalization, image_hw, layer_hw):
+  """losses.gram_distance of the Gram; weighted, M times the Gram per unit
+  weight (losses.guided_gram), M = H_l·W_l."""
+  m = layer_hw[0] * layer_hw[1]
+  g = sums['outer'] if 'weight' not in sums else m * (sums['outer'] / sums['weight'])
+  return losses.gram_distance(g, statistics, m, statistics.shape[0], normalization, image_hw)
+
+
+def _gram_target(sums, layer_hw):
+  return sums['outer'] / (layer_hw[0] * layer_hw[1])
 
 
 # 'mean_std'
 
 
-def _moments(f: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
-  mu = w @ f
-  return mu, jnp.sqrt(w @ jnp.square(f - mu) + MEAN_STD_EPS)
+def _mean_std_sums(features, statistics, weights):
+  """Σ w·F and Σ w·F² per channel (and Σ w)."""
+  del statistics
+  f = losses.positions(features)
+  if weights is None:
+    return {'sum': jnp.sum(f, axis=0), 'squares': jnp.sum(jnp.square(f), axis=0)}
+  w = _column(weights, f)
+  return {'sum': jnp.sum(w * f, axis=0), 'squares': jnp.sum(w * jnp.square(f), axis=0),
+          'weight': jnp.sum(w)}
 
 
-def _mean_std_target(features: jax.Array) -> tuple[jax.Array, jax.Array]:
-  f = _flat(features)
-  return _moments(f, _weights(None, f.shape[0]))
+def _mean_std_target(sums, layer_hw):
+  """(μ, σ) per channel, σ = sqrt(E[F²] − μ² + MEAN_STD_EPS)."""
+  n = _count(sums, layer_hw)
+  mu = sums['sum'] / n
+  return mu, jnp.sqrt(jnp.maximum(sums['squares'] / n - jnp.square(mu), 0.0) + MEAN_STD_EPS)
 
 
-def _mean_std_distance(features, target, mask, key, normalization, image_hw):
-  del key, normalization, image_hw
-  f = _flat(features)
-  mu, sigma = _moments(f, _weights(mask, f.shape[0]))
-  return jnp.mean(jnp.square(mu - target[0]) + jnp.square(sigma - target[1]))
+def _mean_std_from_sums(sums, statistics, normalization, image_hw, layer_hw):
+  del normalization, image_hw
+  mu, sigma = _mean_std_target(sums, layer_hw)
+  return jnp.mean(jnp.square(mu - statistics[0]) + jnp.square(sigma - statistics[1]))
 
 
 # 'w2'
@@ -140,156 +192,75 @@ def _trace_sqrt_jvp(primals, tangents):
   return jnp.sum(jnp.sqrt(kept)), jnp.sum(g * (dm + dm.T) / 2)
 
 
-def _w2_target(features: jax.Array) -> dict[str, jax.Array]:
-  f = _flat(features)
-  mu, cov = mean_cov(f, _weights(None, f.shape[0]))
+def _w2_sums(features, statistics, weights):
+  """Σ w·F (C,), Σ w·F·Fᵀ (C, C) (and Σ w)."""
+  del statistics
+  f = losses.positions(features)
+  total = jnp.sum(f if weights is None else _column(weights, f) * f, axis=0)
+  return {**_products(features, weights), 'sum': total}
+
+
+def _mean_cov(sums, layer_hw):
+  """Mean (C,) and biased covariance E[F·Fᵀ] − μ·μᵀ (C, C) of the sums' positions."""
+  n = _count(sums, layer_hw)
+  mu = sums['sum'] / n
+  return mu, sums['outer'] / n - jnp.outer(mu, mu)
+
+
+def _w2_target(sums, layer_hw):
+  mu, cov = _mean_cov(sums, layer_hw)
   return {'mean': mu, 'cov': cov, 'cov_sqrt': _sqrt_psd(cov)}
 
 
+def _w2(mu: jax.Array, trace_cov: jax.Array, cross: jax.Array, target: Any) -> jax.Array:
+  """The distance from the output's mean, tr(Σ_F) and a matrix whose
+  trace_sqrt is tr((Σ_S^½ Σ_F Σ_S^½)^½)."""
+  value = (jnp.sum(jnp.square(mu - target['mean'])) + trace_cov + jnp.trace(target['cov'])
+           - 2.0 * trace_sqrt(cross))
+  return value / mu.shape[0]
+
+
+def _w2_from_sums(sums, statistics, normalization, image_hw, layer_hw):
+  del normalization, image_hw
+  mu, cov = _mean_cov(sums, layer_hw)
+  root = statistics['cov_sqrt']
+  return _w2(mu, jnp.trace(cov), root @ cov @ root, statistics)
+
+
 def _w2_distance(features, target, mask, key, normalization, image_hw):
-  """With Y the weighted, centred features (YᵀY = Σ_F) and Z = Y Σ_S^½,
-  tr((Σ_S^½ Σ_F Σ_S^½)^½) = tr((ZᵀZ)^½) = tr((ZZᵀ)^½): the smaller of the
-  C x C and M x M matrices is decomposed (M < C in deep layers of small images)."""
-  del key, normalization, image_hw
-  f = _flat(features)
+  """From the sums where M ≥ C. Where M < C (deep layers of small images),
+  with Y the weighted, centred features (YᵀY = Σ_F) and Z = Y Σ_S^½,
+  tr((Σ_S^½ Σ_F Σ_S^½)^½) = tr((ZZᵀ)^½): the M x M matrix is decomposed."""
+  del key
+  f = losses.positions(features)
   m, c = f.shape
-  w = _weights(mask, m)
+  if m >= c:
+    return _w2_from_sums(_w2_sums(features, target, mask), target, normalization, image_hw,
+                         features.shape[-3:-1])
+  w = losses.position_weights(mask, m)
   mu = w @ f
   y = jnp.sqrt(w)[:, None] * (f - mu)
   z = y @ target['cov_sqrt']
-  cross = z @ z.T if m < c else z.T @ z
-  value = (jnp.sum(jnp.square(mu - target['mean'])) + jnp.sum(jnp.square(y))
-           + jnp.trace(target['cov']) - 2.0 * trace_sqrt(cross))
-  return value / c
-
-
-# 'histogram' and 'sliced'
-
-
-def _quantiles(style_sorted: jax.Array, at: jax.Array) -> jax.Array:
-  """Q(at) per row: linear between the sorted values (K, M_s), placed at
-  (j + ½)/M_s, and constant beyond the first and last (as np.interp).
-  at: (K, M) in 0..1. Index arithmetic, not a search: O(M·K)."""
-  m_s = style_sorted.shape[-1]
-  t = jnp.clip(at * m_s - 0.5, 0.0, m_s - 1.0)
-  low = jnp.floor(t)
-  frac = t - low
-  low = low.astype(jnp.int32)
-  take = lambda i: jnp.take_along_axis(style_sorted, i, axis=-1)
-  return (1.0 - frac) * take(low) + frac * take(jnp.minimum(low + 1, m_s - 1))
-
-
-def _quantile_distance(f: jax.Array, mask: jax.Array | None,
-                       style_sorted: jax.Array) -> jax.Array:
-  """Σ_i w_i (f_(i) - Q(position of f_(i)))² per row, averaged over the rows:
-  f (K, M); the position of the i-th smallest is the weight below it plus
-  half its own (w uniform without a mask: (i + ½)/M); style_sorted (K, M_s)
-  ascending. The matched quantiles are a constant, each compared with the
-  element of its rank where it is, so the gradient needs no permutation."""
-  m = f.shape[-1]
-  if mask is None:
-    w = jnp.full((1, m), 1.0 / m)
-    at = (jnp.arange(m, dtype=jnp.float32)[None] + 0.5) / m
-    target = sorting.matched(f, _quantiles(style_sorted, jnp.broadcast_to(at, f.shape)))
-  else:
-    w = _weights(mask, m)[None]
-    order, rank = sorting.order_and_ranks(f)
-    w_sorted = w[0][order]
-    at = jnp.take_along_axis(jnp.cumsum(w_sorted, axis=-1) - w_sorted / 2, rank, axis=-1)
-    target = _quantiles(style_sorted, at)
-  return jnp.mean(jnp.sum(w * jnp.square(f - jax.lax.stop_gradient(target)), axis=-1))
-
-
-def _histogram_target(features: jax.Array) -> jax.Array:
-  """Each channel's values in ascending order, (C, M_s)."""
-  return sorting.sort(_flat(features).T)
-
-
-def _histogram_distance(features, target, mask, key, normalization, image_hw):
-  del key, normalization, image_hw
-  return _quantile_distance(_flat(features).T, mask, target)
-
-
-def directions(key: jax.Array, channels: int, count: int) -> jax.Array:
-  """count random unit directions in R^channels, as columns (channels, count)."""
-  d = jax.random.normal(key, (channels, count))
-  return d / jnp.linalg.norm(d, axis=0, keepdims=True)
-
-
-def _sliced_target(features: jax.Array) -> jax.Array:
-  return _flat(features)
-
-
-def _sliced_distance(features, target, mask, key, normalization, image_hw, projections=None):
-  del normalization, image_hw
-  f = _flat(features)
-  d = directions(key, f.shape[1], projections or f.shape[1])
-  project = lambda x: jnp.einsum('cp,mc->pm', d, x)
-  return _quantile_distance(project(f), mask, sorting.sort(project(target)))
-
-
-# 'mrf'
-
-
-def patches(features: jax.Array) -> jax.Array:
-  """Every 3x3 patch (stride 1, inside the image) of (1, H, W, C): ((H-2)(W-2), 9C)."""
-  p = jax.lax.conv_general_dilated_patches(features, (3, 3), (1, 1), 'VALID',
-                                           dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  return p.reshape(-1, p.shape[-1])
-
-
-def _mrf_target(features: jax.Array) -> dict[str, jax.Array]:
-  losses.check_one_image(features)
-  p = patches(features)
-  norm = jnp.linalg.norm(p, axis=1, keepdims=True)
-  return {'patches': p, 'normalized': p / jnp.maximum(norm, 1e-12)}
-
-
-def nearest_patches(out: jax.Array, normalized: jax.Array, chunk: int = MRF_CHUNK) -> jax.Array:
-  """For each row of out (N, D), the index of the row of `normalized` (N_s, D)
-  of highest dot product (normalised cross-correlation, since out's own norm
-  does not change the argmax), in chunks of `chunk` style patches."""
-  n_s = normalized.shape[0]
-  pad = -n_s % chunk
-  padded = jnp.pad(normalized, ((0, pad), (0, 0))).reshape(-1, chunk, normalized.shape[1])
-  valid = (jnp.arange(n_s + pad) < n_s).reshape(-1, chunk)
-
-  def scan(best, block):
-    rows, ok = block
-    scores = jnp.where(ok[None, :], out @ rows.T, -jnp.inf)
-    top, at = jnp.max(scores, axis=1), jnp.argmax(scores, axis=1).astype(jnp.int32)
-    offset = best[2]
-    better = top > best[0]
-    return (jnp.where(better, top, best[0]), jnp.where(better, at + offset, best[1]),
-            offset + chunk), None
-
-  start = (jnp.full(out.shape[0], -jnp.inf, out.dtype), jnp.zeros(out.shape[0], jnp.int32),
-           jnp.int32(0))
-  (_, index, _), _ = jax.lax.scan(scan, start, (padded, valid))
-  return index
-
-
-def _mrf_distance(features, target, mask, key, normalization, image_hw):
-  del mask, key, normalization, image_hw
-  losses.check_one_image(features)
-  p = patches(features)
-  index = nearest_patches(jax.lax.stop_gradient(p), target['normalized'])
-  return jnp.sum(jnp.square(p - target['patches'][index])) / p.size
+  return _w2(mu, jnp.sum(jnp.square(y)), z @ z.T, target)
 
 
 KINDS: dict[str, StyleLoss] = {
-    'gram': StyleLoss(_gram_target, _gram_distance, masks=True, random=False, weight=1e4),
-    'mean_std': StyleLoss(_mean_std_target, _mean_std_distance, masks=True, random=False,
-                          weight=2e8),
-    'w2': StyleLoss(_w2_target, _w2_distance, masks=True, random=False, weight=1e8),
-    'histogram': StyleLoss(_histogram_target, _histogram_distance, masks=True, random=False,
-                           weight=2e8),
-    'sliced': StyleLoss(_sliced_target, _sliced_distance, masks=True, random=True, weight=2e8),
-    'mrf': StyleLoss(_mrf_target, _mrf_distance, masks=False, random=False, weight=1e8),
+    'gram': _decomposed(_gram_sums, _gram_from_sums, _gram_target, masks=True, random=False,
+                        weight=1e4),
+    'mean_std': _decomposed(_mean_std_sums, _mean_std_from_sums, _mean_std_target, masks=True,
+                            random=False, weight=2e8),
+    'w2': _decomposed(_w2_sums, _w2_from_sums, _w2_target, masks=True, random=False,
+                      weight=1e8)._replace(distance=_w2_distance),
+    'histogram': StyleLoss(quantiles.histogram_target, quantiles.histogram_distance,
+                           masks=True, random=False, weight=2e8),
+    'sliced': StyleLoss(quantiles.sliced_target, quantiles.sliced_distance, masks=True,
+                        random=True, weight=2e8),
+    'mrf': StyleLoss(mrf.target, _distance_of(mrf.sums, mrf.from_sums), masks=False,
+                     random=False, weight=1e8, sums=mrf.sums, from_sums=mrf.from_sums, patch=3),
 }
 
 
 def sliced(projections: int | None) -> StyleLoss:
   """'sliced' with `projections` directions per evaluation (None: C, the layer's channels)."""
-  distance = functools.partial(_sliced_distance, projections=projections)
+  distance = functools.partial(quantiles.sliced_distance, projections=projections)
   return KINDS['sliced']._replace(distance=distance)

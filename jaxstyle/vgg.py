@@ -220,6 +220,21 @@ class Conv3x3(nn.Module):
     return _conv(x, kernel, self.precision) + bias
 
 
+# An image's (top, left, height, width) in a window's pixels: VGG19's `valid`.
+Valid = tuple[jax.Array | int, jax.Array | int, jax.Array | int, jax.Array | int]
+
+
+def inside(valid: Valid, shape: tuple[int, int], level: int) -> jax.Array:
+  """(h, w) bool: which positions of a window's features `level` poolings
+  deep, shape (h, w), lie in the image (`valid`, at input resolution). The
+  image has floor(height / 2^level) rows there, as VALID poolings drop an
+  odd last row."""
+  top, left, height, width = (jnp.asarray(v) // 2**level for v in valid)
+  rows = (jnp.arange(shape[0]) >= top) & (jnp.arange(shape[0]) < top + height)
+  cols = (jnp.arange(shape[1]) >= left) & (jnp.arange(shape[1]) < left + width)
+  return rows[:, None] & cols[None, :]
+
+
 def check_layers(layers: Sequence[str]) -> None:
   unknown = [l for l in layers if l not in LAYER_NAMES]
   if unknown:
@@ -238,9 +253,16 @@ class VGG19(nn.Module):
   dtype: Any = jnp.float32  # computation dtype, e.g. jnp.bfloat16; outputs float32
 
   @nn.compact
-  def __call__(self, x: jax.Array,
-               layers: Sequence[str] = LAYER_NAMES) -> dict[str, jax.Array]:
-    """x: (N, H, W, 3) preprocessed BGR -> {layer: (N, H/2^k, W/2^k, C)}."""
+  def __call__(self, x: jax.Array, layers: Sequence[str] = LAYER_NAMES,
+               valid: Valid | None = None) -> dict[str, jax.Array]:
+    """x: (N, H, W, 3) preprocessed BGR -> {layer: (N, H/2^k, W/2^k, C)}.
+
+    valid: where x is a window of a larger image, the image's (top, left,
+    height, width) in x's pixels (ints, may be traced; top and left multiples
+    of 2^k for the deepest layer's k): each convolution's input is zeroed
+    outside the image (`inside`), so every position whose receptive field
+    lies in x has the features it has in the whole image.
+    """
     assert x.ndim == 4 and x.shape[-1] == 3, f'expected NHWC BGR, got {x.shape}'
     check_pooling(self.pooling)
     check_layers(layers)
@@ -248,9 +270,13 @@ class VGG19(nn.Module):
       return {}
     deepest = max(LAYER_NAMES.index(l) for l in layers)
     out = {}
+    level = 0
     for i, (name, _, features) in enumerate(weights.LAYERS[:deepest + 1]):
       if i and block(name) != block(LAYER_NAMES[i - 1]):
         x = pool2x2(checkpoint_name(x, BLOCK_OUTPUT), self.pooling)
+        level += 1
+      if valid is not None:
+        x = jnp.where(inside(valid, x.shape[1:3], level)[None, :, :, None], x, 0)
       x = nn.relu(Conv3x3(features, self.precision, self.dtype, name=name)(x))
       if name in layers:
         out[name] = x.astype(jnp.float32)

@@ -215,6 +215,9 @@ BAD = {
     'mrf with masks': (['--config.loss.style_loss=mrf', '--config.style_masks=("{content}",)'],
                        'config.style_masks: style_loss'),
     'averaging without adam': (['--config.optim.avg_decay=0.9'], 'config.optim.avg_decay'),
+    'tile off the stride': (['--config.tile=40'], 'config.tile: 40 px is not a multiple of 16 px'),
+    'tile with a sort': (['--config.tile=32', '--config.loss.style_loss=sliced'],
+                         "config.tile: style_loss 'sliced' sorts"),
 }
 
 

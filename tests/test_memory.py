@@ -233,3 +233,57 @@ def test_largest_height_keeps_the_aspect_ratio():
 def test_available_on_cpu_is_a_positive_int():
   free = memory.available(jax.devices('cpu')[0])
   assert isinstance(free, int) and free > 0
+
+
+@pytest.mark.parametrize('layers, height, width, tile', [
+    (('block1_conv1', 'block2_conv1'), 256, 192, 64), (None, 160, 192, 32)])
+def test_tiled_estimate_matches_the_compiled_peak(variables, layers, height, width, tile):
+  """Tiled, the activations are one window's (tile and halo), the rest the
+  whole image's: below the untiled peak where the window is smaller."""
+  config = default.get_config()
+  if layers:
+    config.loss.style_layers, config.loss.content_layers = layers, layers[-1:]
+  spec = config_lib.spec(config)
+  estimated = lambda tile: memory.estimate(
+      spec.layers, height, width, history_size=0, pooling=spec.pooling,
+      content_layers=spec.content_layers, winograd=spec.winograd, tile=tile)
+  config.tile = tile
+  measured = _measured(config, height, width, variables)
+  assert BAND[0] <= estimated(tile) / measured <= BAND[1], estimated(tile) / measured
+  if layers:
+    config.tile = 0
+    assert measured < _measured(config, height, width, variables) / 3
+    assert estimated(tile) < estimated(0) / 3
+
+
+def test_choose_tile_is_untiled_where_it_fits_else_the_largest_tile_that_does(monkeypatch,
+                                                                               caplog):
+  size = dict(layers=LAYERS, height=3000, width=4000, history_size=10)
+  need = lambda tile: memory.estimate(**size, platform='cpu', tile=tile)
+  monkeypatch.setattr(memory, 'available', lambda device=None: need(0) / 0.9 + 1)
+  assert memory.choose_tile(**size) == 0
+  free = (need(512) + 1) / 0.9
+  monkeypatch.setattr(memory, 'available', lambda device=None: free)
+  with caplog.at_level('INFO'):
+    tile = memory.choose_tile(**size)
+  assert tile % 16 == 0 and 512 <= tile < 4000
+  assert need(tile) <= 0.9 * free < min(need(t) for t in range(tile + 16, 4016, 16))
+  assert f'tiles of {tile} px' in caplog.text
+  memory.preflight(**size, tile=tile)
+  monkeypatch.setattr(memory, 'available', lambda device=None: need(16) / 2)
+  assert memory.choose_tile(**size) == 16
+
+
+def test_preflight_refuses_only_what_does_not_fit_tiled(monkeypatch):
+  free = 16 * memory.GIB
+  monkeypatch.setattr(memory, 'available', lambda device=None: free)
+  shape = dict(layers=LAYERS, content_layers=LAYERS[:1])
+  with pytest.raises(ResourceError, match='largest height that fits at this aspect ratio is'):
+    memory.preflight(**shape, height=4096, width=4096)
+  memory.preflight(**shape, height=4096, width=4096, tile=256)
+  with pytest.raises(ResourceError) as error:
+    memory.preflight(**shape, height=16384, width=16384, tile=256)
+  height = int(re.search(r'at this aspect ratio in tiles of 256 px is (\d+) px',
+                         str(error.value))[1])
+  assert 4096 <= height < 16384
+  assert memory.estimate(**shape, height=height, width=height, tile=256) <= 0.9 * free

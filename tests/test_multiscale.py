@@ -12,7 +12,7 @@ import pytest
 
 from configs import default
 from jaxstyle import image, objective
-from jaxstyle.app import checkpoint, multiscale, run
+from jaxstyle.app import checkpoint, memory, multiscale, run
 from jaxstyle.app import config as config_lib
 from jaxstyle.errors import InputError
 
@@ -122,3 +122,26 @@ def test_a_set_width_scales_with_each_scale_height():
   assert (run._at_height(config, 16).height, run._at_height(config, 16).width) == (16, 24)
   config.width = None
   assert run._at_height(config, 16).width is None
+
+
+def test_auto_tiles_only_the_scales_too_large_for_the_device(tmp_path, monkeypatch):
+  """A device that holds the 24 px scale at once but the 48 px one only in
+  tiles: each scale resolves config.tile 'auto' itself, and the run is the
+  untiled one."""
+  config = _config(tmp_path)
+  config.height = 48
+  spec = config_lib.spec(config)
+  coarse, fine = (image.load(config.content, height=h).shape[:2] for h in (24, 48))
+  need = lambda hw, tile: memory.estimate(
+      spec.layers, *hw, history_size=config_lib.history_size(config), tile=tile,
+      **memory.of_spec(spec))
+  free = (need(fine, 0) + need(fine, 24)) / 2 / 0.9
+  monkeypatch.setattr(memory, 'available', lambda device=None: free)
+  assert need(coarse, 0) <= 0.9 * free
+  assert config_lib.tile(config, *coarse) == 0 and config_lib.tile(config, *fine) >= 24
+  run.run(config, tmp_path / 'auto')
+  monkeypatch.undo()
+  config.tile = 0
+  run.run(config, tmp_path / 'untiled')
+  for tiled, untiled in zip(_metrics(tmp_path / 'auto'), _metrics(tmp_path / 'untiled')):
+    assert tiled['loss'] == pytest.approx(untiled['loss'], rel=1e-4)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from jaxstyle import style
+from jaxstyle import mrf, quantiles, style
 
 jax.config.update('jax_enable_x64', False)
 H, W, C = 5, 6, 4
@@ -54,7 +54,7 @@ def _ref_histogram(f, s):
 
 
 def _ref_sliced(f, s):
-  d = np.asarray(style.directions(KEY, f.shape[-1], f.shape[-1]), np.float64)
+  d = np.asarray(quantiles.directions(KEY, f.shape[-1], f.shape[-1]), np.float64)
   flat = lambda a: a.reshape(-1, a.shape[-1]).astype(np.float64) @ d
   return _ref_histogram(flat(f), flat(s))
 
@@ -88,7 +88,7 @@ def test_mrf_patches_are_channel_major_like_the_reference():
   the reference's transpose(2, 0, 1) assumes that order, and the target's
   patches must follow it too, or the nearest patch is the wrong one."""
   f = _features(2)
-  p = np.asarray(style.patches(jnp.asarray(f)))
+  p = np.asarray(mrf.patches(jnp.asarray(f)))
   np.testing.assert_array_equal(p[0], f[0, :3, :3].transpose(2, 0, 1).reshape(-1))
 
 
@@ -157,8 +157,8 @@ def test_trace_sqrt_of_a_diagonal_matrix():
 def test_nearest_patches_in_chunks_equal_one_pass():
   rng = np.random.default_rng(0)
   out, rows = rng.normal(size=(7, 5)), rng.normal(size=(11, 5))
-  one = style.nearest_patches(jnp.asarray(out), jnp.asarray(rows), chunk=64)
-  chunked = style.nearest_patches(jnp.asarray(out), jnp.asarray(rows), chunk=3)
+  one = mrf.nearest_patches(jnp.asarray(out), jnp.asarray(rows), chunk=64)
+  chunked = mrf.nearest_patches(jnp.asarray(out), jnp.asarray(rows), chunk=3)
   np.testing.assert_array_equal(one, chunked)
   np.testing.assert_array_equal(one, np.argmax(out @ rows.T, axis=1))
 
@@ -174,3 +174,22 @@ def test_w2_with_fewer_positions_than_channels():
   """M < C: the M x M side of the decomposition, against the same reference."""
   f, s = _features(0, h=2, w=3, c=8), _features(1, h=4, w=4, c=8)
   assert float(_distance('w2', f, s)) == pytest.approx(_ref_w2(f, s), rel=1e-4)
+
+
+@pytest.mark.parametrize('kind', ('gram', 'mean_std', 'w2', 'mrf'))
+def test_sums_of_disjoint_positions_add_up_to_the_distance(kind):
+  """The sums over the rows above and below a cut, each as weights that
+  select them, add up to the sums of all positions, whose from_sums is the
+  distance; 'mrf' weights each patch by its centre."""
+  loss = style.KINDS[kind]
+  f, s = jnp.asarray(_features(0, h=9, w=8)), jnp.asarray(_features(1, h=6, w=7))
+  target = loss.target(s)
+  mask = None if kind == 'mrf' else jnp.asarray(
+      np.random.default_rng(2).uniform(0.2, 1.0, (9, 8)).astype(np.float32))
+  whole = mask if mask is not None else jnp.ones((9, 8))
+  above = whole * (jnp.arange(9) < 4)[:, None]
+  parts = [loss.sums(f, target, w) for w in (above, whole - above)]
+  added = jax.tree.map(jnp.add, *parts)
+  value = loss.from_sums(added, target, 'gatys', None, (9, 8))
+  assert float(value) == pytest.approx(float(loss.distance(f, target, mask, None, 'gatys', None)),
+                                       rel=1e-5)

@@ -189,6 +189,9 @@ BAD = [
     ('optim.adam.eps', math.nan, 'adam', 'must be a finite number ≥ 0; got nan'),
     ('optim.adam.lr', 1.0, 'adam',
      'unknown setting; adam takes learning_rate, b1, b2, eps'),
+    ('tile', 'big', 'lbfgs', "must be an integer; got 'big'"),
+    ('tile', 100, 'lbfgs', '100 px is not a multiple of 16 px, the stride of block5_conv1; '
+     'try 96 or 112'),
 ]
 
 
@@ -302,6 +305,25 @@ def test_settings_match_the_solvers():
 def test_scipy_lbfgsb_refuses_a_batch_of_contents():
   config = _config({'contents': ('a.png', 'b.png'), 'content': None}, 'scipy_lbfgsb')
   assert _message(config).startswith("config.optimizer: 'scipy_lbfgsb' solves one image at a time")
+
+
+@pytest.mark.parametrize('changes, problem', [
+    ({'tile': 256, 'loss.style_loss': 'histogram'},
+     "config.tile: style_loss 'histogram' sorts the whole image's features"),
+    ({'tile': 256, 'loss.normalize_gradients': True},
+     'config.tile: normalize_gradients divides by the L1 norm'),
+    ({'tile': 256, 'shard_spatial': True},
+     'config.tile: and shard_spatial both split the image over the devices'),
+    ({'tile': 256, 'contents': ('a.png', 'b.png'), 'content': None},
+     'config.tile: tiles one image at a time, and contents are solved as a batch')])
+def test_tile_refuses_what_it_cannot_add_up_or_share(changes, problem):
+  assert _message(_config(changes)).startswith(problem)
+
+
+def test_tile_auto_and_zero_pass_with_every_style_loss():
+  for tile in ('auto', 0):
+    validation.validate(_config({'tile': tile, 'loss.style_loss': 'sliced',
+                                 'shard_spatial': True}))
 
 
 @pytest.mark.parametrize('output_format', ['jpg', 'jpeg'])

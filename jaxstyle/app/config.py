@@ -9,7 +9,7 @@ import ml_collections
 import numpy as np
 
 from jaxstyle import objective, optimize, style, vgg
-from jaxstyle.app import inputs
+from jaxstyle.app import inputs, memory
 from jaxstyle.checks import SettingError
 from jaxstyle.errors import InputError
 
@@ -24,7 +24,7 @@ OBJECTIVE_FIELDS = {
     'style_blend_weights': 'style_blend_weights', 'style_masks': 'style_masks',
     'style_loss': 'loss.style_loss', 'sliced_projections': 'loss.sliced_projections',
     'seed': 'seed',
-    'preprocessing': 'preprocessing',
+    'preprocessing': 'preprocessing', 'tile': 'tile',
 }
 
 
@@ -89,16 +89,33 @@ def named(error: SettingError) -> InputError:
   return InputError(f'config.{OBJECTIVE_FIELDS.get(error.name, error.name)}: {error.problem}')
 
 
+def tile(config: ml_collections.ConfigDict, height: int, width: int) -> int:
+  """The tile (px) of a run's image of height x width px: config.tile, its
+  'auto' resolved by the device's free memory (memory.choose_tile); 0 with
+  shard_spatial, which splits the image otherwise."""
+  if config.tile != 'auto':
+    return config.tile
+  if config.shard_spatial:
+    return 0
+  structure = spec(config)
+  return memory.choose_tile(structure.layers, height, width, history_size=history_size(config),
+                            masked_styles=len(config.style_masks or ()),
+                            **memory.of_spec(structure))
+
+
 def make_objective(config: ml_collections.ConfigDict, content: np.ndarray,
-                   style: np.ndarray | list[np.ndarray],
-                   variables: Any = None) -> objective.Objective:
+                   style: np.ndarray | list[np.ndarray], variables: Any = None,
+                   tile: int | None = None) -> objective.Objective:
   """objective.make as the config asks, for these images (app.inputs.load_inputs);
-  variables default to config.weights' (vgg.load_variables)."""
+  variables default to config.weights' (vgg.load_variables); tile (px), e.g.
+  `tile`'s, in place of config.tile."""
   if variables is None:
     variables = vgg.load_variables(config.get('weights'))
+  settings = objective_settings(config)
+  if tile is not None:
+    settings['tile'] = tile
   try:
     return objective.make(content, style, variables=variables,
-                          style_masks=inputs.masks(config, content.shape[:2]),
-                          **objective_settings(config))
+                          style_masks=inputs.masks(config, content.shape[:2]), **settings)
   except SettingError as e:
     raise named(e) from None

@@ -1,16 +1,18 @@
 """Memory preflight: refuse a request the device cannot hold before compiling it.
 
 `estimate` predicts the peak device memory of one optimisation step from layer
-shapes alone, for XLA's CPU or GPU compiler; `preflight` compares it with the
-device's free memory and, when it does not fit, names the largest height that
-would.
+shapes alone, for XLA's CPU or GPU compiler, at once or tile by tile
+(jaxstyle.tiles); `preflight` compares it with the device's free memory and,
+when it does not fit, names the largest height that would; `choose_tile`
+picks the tile of config.tile 'auto'.
 """
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
+from absl import logging
 import jax
 
-from jaxstyle import objective, vgg, weights
+from jaxstyle import objective, tiles, vgg, weights
 from jaxstyle.errors import ResourceError
 
 GIB = 2**30  # bytes
@@ -24,13 +26,49 @@ _GPU_FIXED = 128 * 2**20  # bytes of XLA:GPU temporaries that do not grow with t
 _IMAGES = 4  # image, gradient, two optimiser buffers
 _PER_HISTORY = 4  # L-BFGS s and y, and the fresh copies the update writes
 _PER_MASKED_STYLE = 3  # masked features and their gradient, per further masked style
+_TILED = 3  # the padded image, its gradient and a copy, per tiled image
+_SUMS = 2  # the per-layer sums of a tiled image and the sums they add to
+
+
+class _Shapes(NamedTuple):
+  """Element counts of VGG19's buffers up to a depth at one image size."""
+  kept: int  # every conv and pooling output
+  largest: int  # the largest activation
+  pool_inputs: int  # the poolings' inputs
+  kernels: int  # conv weights and biases
+  cached: int  # flipped or Winograd-transformed kernels
+  targets: int  # content features and a C x C matrix per layer of `layers`
+  outputs: int  # activations of `layers`
+  squares: int  # a C x C matrix per layer of `layers`
+
+
+def _shapes(layers: Sequence[str], height: int, width: int, content_layers: Sequence[str],
+            winograd: bool) -> _Shapes:
+  deepest = max((vgg.LAYER_NAMES.index(l) for l in layers), default=-1)
+  h, w = height, width
+  kept = largest = pool_inputs = kernels = cached = targets = outputs = squares = 0
+  for i, (name, cin, cout) in enumerate(weights.LAYERS[:deepest + 1]):
+    if i and vgg.block(name) != vgg.block(vgg.LAYER_NAMES[i - 1]):
+      pool_inputs += h * w * cin
+      h, w = h // 2, w // 2
+      kept += h * w * cin
+    kept += h * w * cout
+    largest = max(largest, h * w * cout)
+    kernels += 9 * cin * cout + cout
+    transformed = winograd and cout >= vgg.WINOGRAD_MIN_FEATURES
+    cached += (36 if transformed else 9) * cin * cout
+    if name in layers:
+      squares += cout**2
+      targets += cout**2 + (h * w * cout if name in content_layers else 0)
+      outputs += h * w * cout
+  return _Shapes(kept, largest, pool_inputs, kernels, cached, targets, outputs, squares)
 
 
 def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
              history_size: int = 10, pooling: str = 'max',
              content_layers: Sequence[str] | None = None,
              masked_styles: int = 0, winograd: bool = False,
-             platform: str | None = None, precision: str = 'highest') -> int:
+             platform: str | None = None, precision: str = 'highest', tile: int = 0) -> int:
   """Peak device memory (bytes) of one loss-and-gradient step plus optimiser state.
 
   A sum of buffers (float32 unless noted), from VGG19's layer shapes up to
@@ -67,6 +105,13 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   T: targets, shared by the batch: the features of each of `content_layers`
      (default: every layer, an upper bound) and a C x C Gram per layer.
 
+  With `tile` (px, jaxstyle.tiles), B and F are those of one tile's window
+  (the tile and its halo), and the tiles take 3·I' more, I' the image padded
+  to whole tiles and the halo: the padded image, the gradient the tiles add
+  into and a copy; T counts the per-layer sums and their total besides
+  (2·C² a layer and style). Fitted to XLA:CPU's compiled peaks at block 2
+  and block 5 depths (tests/test_memory.py); the GPU form is unmeasured tiled.
+
   XLA:CPU keeps the backward pass's buffers beside the activations, so their
   sizes add up. XLA:GPU's buffer plan reuses the activations' memory for the
   backward pass as it goes, and max pooling's gradient costs nothing extra
@@ -81,34 +126,27 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   """
   vgg.check_layers(layers)
   content_layers = layers if content_layers is None else content_layers
-  deepest = max((vgg.LAYER_NAMES.index(l) for l in layers), default=-1)
-  h, w = height, width
-  kept = largest = pool_inputs = kernels = cached = targets = outputs = 0
-  for i, (name, cin, cout) in enumerate(weights.LAYERS[:deepest + 1]):
-    if i and vgg.block(name) != vgg.block(vgg.LAYER_NAMES[i - 1]):
-      pool_inputs += h * w * cin
-      h, w = h // 2, w // 2
-      kept += h * w * cin
-    kept += h * w * cout
-    largest = max(largest, h * w * cout)
-    kernels += 9 * cin * cout + cout
-    transformed = winograd and cout >= vgg.WINOGRAD_MIN_FEATURES
-    cached += (36 if transformed else 9) * cin * cout
-    if name in layers:
-      targets += cout**2 + (h * w * cout if name in content_layers else 0)
-      outputs += h * w * cout
+  whole = _shapes(layers, height, width, content_layers, winograd)
+  padded = 0
+  if tile:
+    g = tiles.grid((height, width), tile, tuple(layers))
+    padded = _TILED * 3 * (g.shape[0] * g.tile_hw[0] + 2 * g.halo) * (
+        g.shape[1] * g.tile_hw[1] + 2 * g.halo)
+  net = _shapes(layers, *g.window_hw, content_layers, winograd) if tile else whole
   bf16 = precision == 'bf16'
   on_cpu = (platform or jax.default_backend()) == 'cpu'
   if on_cpu:
-    pooling_grad = _MAX_POOL * pool_inputs if pooling == 'max' else 0
-    activations = kept + _BACKWARD * largest + pooling_grad
+    pooling_grad = _MAX_POOL * net.pool_inputs if pooling == 'max' else 0
+    activations = net.kept + _BACKWARD * net.largest + pooling_grad
   else:
-    activations = max(kept, _BACKWARD * largest) * (_BFLOAT16 / _FLOAT32 if bf16 else 1)
-  images = (_IMAGES + _PER_HISTORY * history_size) * height * width * 3
-  masked = _PER_MASKED_STYLE * max(masked_styles - 1, 0) * outputs
+    activations = max(net.kept, _BACKWARD * net.largest) * (_BFLOAT16 / _FLOAT32 if bf16 else 1)
+  images = (_IMAGES + _PER_HISTORY * history_size) * height * width * 3 + padded
+  masked = _PER_MASKED_STYLE * max(masked_styles - 1, 0) * net.outputs
   per_image = activations + images + masked
+  kernels, cached = whole.kernels, whole.cached
   if bf16:
     kernels, cached = (x * (1 + _BFLOAT16 / _FLOAT32) for x in (kernels, cached))
+  targets = whole.targets + (_SUMS * max(masked_styles, 1) * whole.squares if tile else 0)
   fixed = 0 if on_cpu else _GPU_FIXED
   return int(_FLOAT32 * (batch * per_image + kernels + cached + targets)) + fixed
 
@@ -144,7 +182,8 @@ def largest_height(layers: Sequence[str], aspect: float, batch: int,
                    history_size: int, budget_bytes: float, pooling: str = 'max',
                    content_layers: Sequence[str] | None = None,
                    masked_styles: int = 0, winograd: bool = False,
-                   platform: str | None = None, precision: str = 'highest') -> int:
+                   platform: str | None = None, precision: str = 'highest',
+                   tile: int = 0) -> int:
   """Largest height (px) whose `estimate` at width round(aspect·height) fits
   `budget_bytes`; 0 if none does. aspect: width / height."""
   def fits(height: int) -> bool:
@@ -152,7 +191,7 @@ def largest_height(layers: Sequence[str], aspect: float, batch: int,
     return estimate(layers, height, width, batch=batch, history_size=history_size,
                     pooling=pooling, content_layers=content_layers,
                     masked_styles=masked_styles, winograd=winograd, platform=platform,
-                    precision=precision) <= budget_bytes
+                    precision=precision, tile=tile) <= budget_bytes
 
   lo, hi = 0, 1  # fits(lo) or lo == 0; not fits(hi) once the doubling stops
   while fits(hi):
@@ -174,9 +213,10 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
               headroom: float = 0.9, pooling: str = 'max',
               content_layers: Sequence[str] | None = None,
               masked_styles: int = 0, winograd: bool = False,
-              precision: str = 'highest') -> None:
-  """Raises ResourceError if `estimate` for `device`'s platform exceeds
-  headroom x its free memory. Does nothing when that is unknown."""
+              precision: str = 'highest', tile: int = 0) -> None:
+  """Raises ResourceError if `estimate` for `device`'s platform (tiled with
+  `tile` px) exceeds headroom x its free memory, naming the largest height
+  that fits at that tile. Does nothing when the free memory is unknown."""
   device = device or jax.devices()[0]
   free = available(device)
   if free is None:
@@ -184,13 +224,37 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
   budget = headroom * free
   shape = dict(batch=batch, history_size=history_size, pooling=pooling,
                content_layers=content_layers, masked_styles=masked_styles, winograd=winograd,
-               platform=device.platform, precision=precision)
+               platform=device.platform, precision=precision, tile=tile)
   need = estimate(layers, height, width, **shape)
   if need <= budget:
     return
   fit = largest_height(layers, width / height, budget_bytes=budget, **shape)
   images = f' x {batch} images' if batch > 1 else ''
+  tiled = f' in tiles of {tile} px' if tile else ''
   raise ResourceError(
       f'{width}x{height} px{images} needs about {need / GIB:.2f} GiB of device '
-      f'memory but {free / GIB:.2f} GiB is free ({headroom:.0%} of it may be '
-      f'used); the largest height that fits at this aspect ratio is {fit} px')
+      f'memory{tiled} but {free / GIB:.2f} GiB is free ({headroom:.0%} of it may be '
+      f'used); the largest height that fits at this aspect ratio{tiled} is {fit} px')
+
+
+def choose_tile(layers: Sequence[str], height: int, width: int, history_size: int = 10,
+                device: jax.Device | None = None, headroom: float = 0.9,
+                **shape: Any) -> int:
+  """config.tile 'auto' at height x width px: 0 (untiled) where the untiled
+  `estimate` fits headroom x `device`'s free memory or that is unknown, else
+  the largest tile, a multiple of the deepest layer's stride, whose estimate
+  fits (logged); the stride where none does, which `preflight` refuses.
+  shape: estimate's pooling, content_layers, masked_styles, winograd, precision."""
+  device = device or jax.devices()[0]
+  free = available(device)
+  need = lambda tile: estimate(layers, height, width, history_size=history_size,
+                               platform=device.platform, tile=tile, **shape)
+  if free is None or need(0) <= headroom * free:
+    return 0
+  stride = 2**max(vgg.downsampling(l) for l in layers)
+  tile = next((t for t in range(-(-max(height, width) // stride) * stride, stride, -stride)
+               if need(t) <= headroom * free), stride)
+  logging.info('config.tile auto: %dx%d px needs about %.2f GiB untiled, %.2f GiB is free: '
+               'tiles of %d px, about %.2f GiB', width, height, need(0) / GIB, free / GIB,
+               tile, need(tile) / GIB)
+  return tile

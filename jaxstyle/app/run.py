@@ -71,15 +71,17 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
   content = loaded[-1][0]
   metadata = image.metadata(inputs.content_path(config))
   height, width = content.shape[:2]
+  tiles = [config_lib.tile(config, *c.shape[:2]) for c, _ in loaded]  # each scale its own
   memory.preflight(spec.layers, height,
                    spatial.memory_width(width) if config.shard_spatial else width,
                    history_size=config_lib.history_size(config),
-                   masked_styles=len(config.style_masks or ()), **memory.of_spec(spec))
+                   masked_styles=len(config.style_masks or ()), tile=tiles[-1],
+                   **memory.of_spec(spec))
   cache.enable(config)
   variables = vgg.load_variables(config.get('weights'))
   objectives = []
-  for c, s in loaded:
-    objectives.append(config_lib.make_objective(config, c, s, variables))
+  for (c, s), tile in zip(loaded, tiles):
+    objectives.append(config_lib.make_objective(config, c, s, variables, tile))
     variables = objectives[-1].variables  # prepared once, for every scale
   method, settings = config_lib.optimizer(config)
   solver = optimize.make(method, **settings)

@@ -44,7 +44,7 @@ BATCHED = ('loss.content_weight', 'loss.style_weight', 'loss.style_layer_weights
 _CADENCE = ('log_every', 'save_every', 'checkpoint_every', 'tensorboard', 'sweep')
 # jaxstyle.main options a sweep does not run, with the value that turns them off.
 _SINGLE_RUN = {'scales': 1, 'shard_spatial': False, 'output_bits': 8, 'output_format': 'png',
-               'contents': None, 'frames': None}
+               'contents': None, 'frames': None, 'tile': 'auto'}
 
 
 @dataclasses.dataclass(frozen=True)

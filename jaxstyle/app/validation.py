@@ -125,6 +125,12 @@ def _many(config: ml_collections.ConfigDict) -> None:
         _fail('scales', f'must be 1 with {field}; got {config.scales}')
       if config.shard_spatial:
         _fail('shard_spatial', f'must be False with {field}')
+      if config.tile not in ('auto', 0):
+        _fail('tile', f"tiles one image at a time, and {field} are solved as a batch; leave "
+              f"it 'auto' (untiled) or 0")
+  if config.shard_spatial and config.tile not in ('auto', 0):
+    _fail('tile', 'and shard_spatial both split the image over the devices; set one (tiles '
+          'are shared among the devices)')
   if config.frames_steps is not None:
     if config.frames is None:
       _fail('frames_steps', 'applies to frames, which is unset')
