@@ -1,6 +1,7 @@
 """The style losses side by side: rows the six losses of jaxstyle/style.py,
-columns two paintings (../shared/images); the same photograph, layers and
-steps throughout.
+columns two paintings (../shared/images); the same photograph and steps
+throughout, the default style layers but for 'mrf', which takes Li & Wand's
+(configs/li_wand2016.py): its matching is quadratic in a layer's positions.
 
 python -m jaxstyle.sweep --config configs/paper/style_losses.py --config.content=../shared/images/tubingen.jpg \
     --workdir=runs/style_losses
@@ -11,6 +12,7 @@ point is its own compiled group (another loss or another style image).
 import ml_collections
 
 from configs import default
+from configs import li_wand2016
 from jaxstyle.app import hyper
 
 SHARED = '../shared/images/'
@@ -22,8 +24,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.steps = 100
   config.log_every = 50
   config.sweep = ml_collections.ConfigDict()
+  kinds = ('gram', 'mean_std', 'w2', 'histogram', 'sliced', 'mrf')
+  layers = tuple(li_wand2016.get_config().loss.style_layers if kind == 'mrf'
+                 else config.loss.style_layers for kind in kinds)
   config.sweep.axes = hyper.product(
-      hyper.values('loss.style_loss', ('gram', 'mean_std', 'w2', 'histogram', 'sliced', 'mrf')),
+      hyper.zip(hyper.values('loss.style_loss', kinds), hyper.values('loss.style_layers', layers)),
       hyper.values('style', (SHARED + 'starry_night.jpg', SHARED + 'the_scream.jpg')))
   config.sweep.batch_size = 0
   config.sweep.title = 'style losses (rows) x style images (columns)'
