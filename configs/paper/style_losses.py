@@ -13,6 +13,7 @@ import ml_collections
 
 from configs import default
 from configs import li_wand2016
+from jaxstyle import style
 from jaxstyle.app import hyper
 
 SHARED = '../shared/images/'
@@ -24,7 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.steps = 100
   config.log_every = 50
   config.sweep = ml_collections.ConfigDict()
-  kinds = ('gram', 'mean_std', 'w2', 'histogram', 'sliced', 'mrf')
+  kinds = tuple(style.KINDS)
   layers = tuple(li_wand2016.get_config().loss.style_layers if kind == 'mrf'
                  else config.loss.style_layers for kind in kinds)
   config.sweep.axes = hyper.product(
