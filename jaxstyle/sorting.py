@@ -1,34 +1,89 @@
-"""Sorting along the last axis for the quantile losses ('histogram', 'sliced').
+"""Sorting for the quantile losses ('histogram', 'sliced').
 
 XLA:CPU sorts by a generic comparison sort: about 20x slower than numpy's
 vectorised sort on the same 2-core CPU (64 rows of 87,296 float32 values,
-one VGG layer at 256x341 px: 2.2 s against 0.08 s). On a CPU, `sort` and
-`order_and_ranks` therefore sort on the host with numpy, through
-`jax.pure_callback`, rows split over threads; `order_and_ranks` sorts
-packed 64-bit keys (the float's order-preserving bits above the position).
-Other backends sort with XLA. Both order equal values by position.
+one VGG layer at 256x341 px: 2.2 s against 0.08 s). On a CPU, `sort`,
+`order_and_ranks` and `matched` therefore run on the host with numpy,
+through `jax.pure_callback`, rows split over threads; an order sorts packed
+64-bit keys (the float's order-preserving bits above the position), and in
+long rows places the zeros (about half of a ReLU's outputs, all tied) by
+counting instead of sorting them. Other backends sort with XLA. Both order
+equal values by position.
 """
 from collections.abc import Callable
 import concurrent.futures
 import functools
 import os
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-def _keys(x: np.ndarray) -> np.ndarray:
-  """float32 (..., M) -> int64 keys whose order is (value, position);
-  -0 and 0 are equal."""
+_THREADS = max(1, min(8, os.cpu_count() or 1))
+_LONG = 16384  # rows at least this long sort their nonzero values alone, one row at a time
+
+
+def interpolate(values_sorted: Any, at: Any) -> Any:
+  """Q(at) per row, Q the quantile function of values_sorted (K, M_s)
+  ascending: linear between them placed at (j + ½)/M_s, constant beyond the
+  first and last (as np.interp). at: (K or 1, M) in 0..1. numpy or jax
+  arrays; index arithmetic, not a search: O(M·K)."""
+  xp = np if isinstance(values_sorted, np.ndarray) else jnp
+  m_s = values_sorted.shape[-1]
+  t = xp.clip(at * np.float32(m_s) - np.float32(0.5), 0.0, m_s - 1.0)
+  low = xp.floor(t)
+  frac = t - low
+  low = low.astype(np.int32)
+  if at.shape[0] == 1 and values_sorted.shape[0] != 1:  # one set of positions for every row
+    take = lambda i: xp.take(values_sorted, i[0], axis=-1)
+  else:
+    take = lambda i: xp.take_along_axis(values_sorted, i, axis=-1)
+  return (1.0 - frac) * take(low) + frac * take(xp.minimum(low + 1, m_s - 1))
+
+
+def uniform_positions(m: int, xp: Any = jnp) -> Any:
+  """(i + ½)/M for i < M, (1, M) float32: where the i-th smallest of M
+  equally weighted values sits."""
+  return (xp.arange(m, dtype=np.float32)[None] + np.float32(0.5)) / np.float32(m)
+
+
+def _keys(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+  """float32 x -> int64 keys whose order is (value, position); -0 and 0 are equal."""
   bits = np.ascontiguousarray(x + np.float32(0), np.float32).view(np.int32)
   bits ^= (bits >> 31) & np.int32(0x7FFFFFFF)  # negative floats: reverse their order
   keys = bits.astype(np.int64)
   keys <<= 32
-  keys |= np.arange(x.shape[-1], dtype=np.int64)
+  keys |= positions
   return keys
 
 
-_THREADS = max(1, min(8, os.cpu_count() or 1))
+def _row_order(x: np.ndarray, order: np.ndarray) -> None:
+  """order = the stable argsort of one row x (M,): its nonzero values sorted
+  by key, its zeros between the negative and positive ones in position order."""
+  zero = x == 0
+  nonzero = np.flatnonzero(~zero)
+  keys = _keys(x[nonzero], nonzero)
+  keys.sort()
+  negative = np.searchsorted(keys, 0)
+  positive = negative + x.size - nonzero.size
+  order[:negative] = keys[:negative]
+  order[negative:positive] = np.flatnonzero(zero)
+  order[positive:] = keys[negative:]
+
+
+def _orders(rows: np.ndarray) -> np.ndarray:
+  """np.argsort(rows, axis=-1, kind='stable') of (R, M) float32, int32."""
+  m = rows.shape[-1]
+  order = np.empty(rows.shape, np.int32)
+  if m >= _LONG:
+    for x, o in zip(rows, order):
+      _row_order(x, o)
+    return order
+  keys = _keys(rows, np.arange(m, dtype=np.int64))
+  keys.sort(axis=-1)
+  order[...] = keys
+  return order
 
 
 @functools.cache
@@ -36,13 +91,24 @@ def _pool() -> concurrent.futures.ThreadPoolExecutor:
   return concurrent.futures.ThreadPoolExecutor(_THREADS)
 
 
+def _by_rows(fill: Callable[[np.ndarray], np.ndarray], out: np.ndarray) -> None:
+  """out[rows] = fill(rows) for chunks of rows, on the pool's threads (numpy's
+  sorts release the GIL)."""
+  chunks = [c for c in np.array_split(np.arange(out.shape[0]), 2 * _THREADS) if c.size]
+
+  def one(rows: np.ndarray) -> None:
+    out[rows] = fill(rows)
+
+  list(_pool().map(one, chunks))
+
+
 def _host_order_and_ranks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """np.argsort(x, axis=-1, kind='stable') of (..., M) float32, and its
   inverse permutation, both int32."""
   m = x.shape[-1]
-  keys = _keys(np.asarray(x).reshape(-1, m))
-  _by_rows(lambda rows: np.sort(keys[rows], axis=-1), keys)
-  order = (keys & 0xFFFFFFFF).astype(np.int32)
+  rows = np.asarray(x, np.float32).reshape(-1, m)
+  order = np.empty(rows.shape, np.int32)
+  _by_rows(lambda r: _orders(rows[r]), order)
   ranks = np.empty_like(order)
   np.put_along_axis(ranks, order, np.arange(m, dtype=np.int32)[None], axis=-1)
   return order.reshape(x.shape), ranks.reshape(x.shape)
@@ -55,39 +121,44 @@ def _host_sort(x: np.ndarray) -> np.ndarray:
   return rows.reshape(x.shape)
 
 
-def _by_rows(sort: Callable[[np.ndarray], np.ndarray], out: np.ndarray) -> None:
-  """out[rows] = sort(rows) for chunks of rows, on the pool's threads (np.sort
-  releases the GIL)."""
-  chunks = [c for c in np.array_split(np.arange(out.shape[0]), 2 * _THREADS) if c.size]
+def _host_matched(x: np.ndarray, values_sorted: np.ndarray) -> np.ndarray:
+  """`matched` of (..., M, K) and (..., K, M_s) float32 arrays: blocks of
+  columns, each transposed into rows on its thread."""
+  shape, (m, k) = x.shape, x.shape[-2:]
+  x = np.asarray(x, np.float32).reshape(-1, m, k)
+  values = np.broadcast_to(values_sorted, (*x.shape[:-2], k, values_sorted.shape[-1]))
+  values = values.reshape(len(x), k, -1)
+  at = uniform_positions(m, np)
+  out = np.empty(x.shape, np.float32)
 
-  def one(rows: np.ndarray) -> None:
-    out[rows] = sort(rows)
+  def fill(block: tuple[int, np.ndarray]) -> None:
+    b, columns = block
+    rows = np.ascontiguousarray(x[b][:, columns].T)
+    placed = np.empty(rows.shape, np.float32)
+    np.put_along_axis(placed, _orders(rows), interpolate(values[b][columns], at), axis=-1)
+    out[b][:, columns] = placed.T
 
-  list(_pool().map(one, chunks))
-
-
-def _host_matched(x: np.ndarray, q_sorted: np.ndarray) -> np.ndarray:
-  """out[..., order[i]] = q_sorted[..., i], order x's stable argsort along -1."""
-  m = x.shape[-1]
-  keys = _keys(np.asarray(x).reshape(-1, m))
-  _by_rows(lambda rows: np.sort(keys[rows], axis=-1), keys)
-  out = np.empty(keys.shape, np.float32)
-  np.put_along_axis(out, (keys & 0xFFFFFFFF).astype(np.intp),
-                    np.broadcast_to(q_sorted, x.shape).reshape(-1, m), axis=-1)
-  return out.reshape(x.shape)
+  blocks = [(b, c) for b in range(len(x)) for c in np.array_split(np.arange(k), 2 * _THREADS)
+            if c.size]
+  list(_pool().map(fill, blocks))
+  return out.reshape(shape)
 
 
-def matched(x: jax.Array, q_sorted: jax.Array) -> jax.Array:
-  """q_sorted's i-th value placed where x's i-th smallest value is, along the
-  last axis: x (..., M), q_sorted (..., M) ascending; float32, no gradient.
-  The histogram-matched target of x, in one pass, with no permutation kept."""
+def matched(x: jax.Array, values_sorted: jax.Array) -> jax.Array:
+  """x's histogram-matched target: x (..., M, K), each column's element of
+  rank i (ties by position) replaced by Q((i + ½)/M), Q the quantile function
+  of that column's row of values_sorted (..., K, M_s) ascending
+  (`interpolate`); float32, no gradient, no permutation kept. Columns, as
+  losses.positions lays out features, so no transpose is made on the device."""
   x = jax.lax.stop_gradient(x).astype(jnp.float32)
-  q_sorted = jnp.broadcast_to(jax.lax.stop_gradient(q_sorted).astype(jnp.float32), x.shape)
+  values_sorted = jax.lax.stop_gradient(values_sorted).astype(jnp.float32)
   if jax.default_backend() != 'cpu':
-    ranks = order_and_ranks(x)[1]
-    return jnp.take_along_axis(q_sorted, ranks, axis=-1)
-  return jax.pure_callback(_host_matched, jax.ShapeDtypeStruct(x.shape, jnp.float32), x, q_sorted,
-                           vmap_method='expand_dims')
+    rows = jnp.swapaxes(x, -1, -2)
+    values = jnp.broadcast_to(values_sorted, (*rows.shape[:-1], values_sorted.shape[-1]))
+    q = interpolate(values, uniform_positions(rows.shape[-1]))
+    return jnp.swapaxes(jnp.take_along_axis(q, order_and_ranks(rows)[1], axis=-1), -1, -2)
+  return jax.pure_callback(_host_matched, jax.ShapeDtypeStruct(x.shape, jnp.float32), x,
+                           values_sorted, vmap_method='expand_dims')
 
 
 def order_and_ranks(x: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -5,6 +5,13 @@ import pytest
 from jaxstyle import sorting
 
 
+@pytest.fixture(params=['cpu', 'other'], autouse=True)
+def backend(request, monkeypatch):
+  """Every test on both paths: numpy on the host (a CPU) and XLA's sort (other backends)."""
+  if request.param == 'other':
+    monkeypatch.setattr(sorting.jax, 'default_backend', lambda: 'gpu')
+
+
 @pytest.fixture
 def rows():
   x = np.random.default_rng(0).standard_normal((5, 300)).astype(np.float32)
@@ -31,9 +38,21 @@ def test_both_map_over_a_batch(rows):
   np.testing.assert_array_equal(jax.vmap(sorting.sort)(batch)[1], np.sort(-rows, axis=-1))
 
 
-def test_matched_places_each_value_at_the_position_of_its_rank(rows):
-  q = np.sort(np.random.default_rng(1).standard_normal(rows.shape).astype(np.float32), axis=-1)
+@pytest.mark.parametrize('m_s', [300, 77])
+def test_matched_places_the_style_quantile_of_each_rank_where_that_rank_is(rows, m_s):
+  style = np.sort(np.random.default_rng(1).standard_normal((5, m_s)), axis=-1)
+  at = (np.arange(rows.shape[1]) + 0.5) / rows.shape[1]
+  q = np.stack([np.interp(at, (np.arange(m_s) + 0.5) / m_s, s) for s in style])
   want = np.empty_like(q)
   np.put_along_axis(want, np.argsort(rows, axis=-1, kind='stable'), q, axis=-1)
-  np.testing.assert_array_equal(jax.jit(sorting.matched)(rows, q), want)
-  np.testing.assert_array_equal(jax.vmap(sorting.matched, (0, None))(rows[None], q)[0], want)
+  style, columns = style.astype(np.float32), rows.T
+  np.testing.assert_allclose(jax.jit(sorting.matched)(columns, style), want.T, rtol=1e-5,
+                             atol=1e-6)
+  np.testing.assert_allclose(jax.vmap(sorting.matched, (0, None))(columns[None], style)[0],
+                             want.T, rtol=1e-5, atol=1e-6)
+
+
+def test_long_rows_order_their_zeros_by_counting_as_the_short_do(rows):
+  long = np.tile(rows, (1, sorting._LONG // rows.shape[1] + 1))
+  order, _ = jax.jit(sorting.order_and_ranks)(long)
+  np.testing.assert_array_equal(order, np.argsort(long, axis=-1, kind='stable'))
