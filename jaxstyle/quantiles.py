@@ -8,23 +8,25 @@ import jax.numpy as jnp
 from jaxstyle import losses, sorting
 
 
-def _quantile_distance(f: jax.Array, mask: jax.Array | None,
-                       style_sorted: jax.Array) -> jax.Array:
+def _quantile_distance(f: jax.Array, mask: jax.Array | None, style: jax.Array,
+                       style_sorted: bool = True) -> jax.Array:
   """Σ_i w_i (f_(i) - Q(position of f_(i)))² per column, averaged over the
-  columns: f (M, K); the position of the i-th smallest is the weight below it plus
-  half its own (w uniform without a mask: (i + ½)/M); style_sorted (K, M_s)
-  ascending. The matched quantiles are a constant, each compared with the
-  element of its rank where it is, so the gradient needs no permutation."""
+  columns: f (M, K); the position of the i-th smallest is the weight below
+  it plus half its own (w uniform without a mask: (i + ½)/M); Q the
+  quantile function of each row of style (K, M_s), ascending where
+  style_sorted. The matched quantiles are a constant, each compared with
+  the element of its rank where it is, so the gradient needs no permutation."""
   m = f.shape[0]
   if mask is None:
     w = jnp.full((m, 1), 1.0 / m)
-    target = sorting.matched(f, style_sorted)
+    target = sorting.matched(f, style, style_sorted)
   else:
     w = losses.position_weights(mask, m)[:, None]
     order, rank = sorting.order_and_ranks(f.T)
     w_sorted = w[:, 0][order]
     at = jnp.take_along_axis(jnp.cumsum(w_sorted, axis=-1) - w_sorted / 2, rank, axis=-1)
-    target = sorting.interpolate(style_sorted, at).T
+    style = style if style_sorted else sorting.sort(style)
+    target = sorting.interpolate(style, at).T
   return jnp.mean(jnp.sum(w * jnp.square(f - jax.lax.stop_gradient(target)), axis=0))
 
 
@@ -52,4 +54,4 @@ def sliced_distance(features, target, mask, key, normalization, image_hw, projec
   del normalization, image_hw
   f = losses.positions(features)
   d = directions(key, f.shape[1], projections or f.shape[1])
-  return _quantile_distance(f @ d, mask, sorting.sort(d.T @ target.T))
+  return _quantile_distance(f @ d, mask, d.T @ target.T, style_sorted=False)

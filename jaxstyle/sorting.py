@@ -121,21 +121,21 @@ def _host_sort(x: np.ndarray) -> np.ndarray:
   return rows.reshape(x.shape)
 
 
-def _host_matched(x: np.ndarray, values_sorted: np.ndarray) -> np.ndarray:
+def _host_matched(x: np.ndarray, values: np.ndarray, values_sorted: bool) -> np.ndarray:
   """`matched` of (..., M, K) and (..., K, M_s) float32 arrays: blocks of
   columns, each transposed into rows on its thread."""
   shape, (m, k) = x.shape, x.shape[-2:]
   x = np.asarray(x, np.float32).reshape(-1, m, k)
-  values = np.broadcast_to(values_sorted, (*x.shape[:-2], k, values_sorted.shape[-1]))
-  values = values.reshape(len(x), k, -1)
+  values = np.broadcast_to(values, (*x.shape[:-2], k, values.shape[-1])).reshape(len(x), k, -1)
   at = uniform_positions(m, np)
   out = np.empty(x.shape, np.float32)
 
   def fill(block: tuple[int, np.ndarray]) -> None:
     b, columns = block
     rows = np.ascontiguousarray(x[b][:, columns].T)
+    quantiles = values[b][columns] if values_sorted else np.sort(values[b][columns], axis=-1)
     placed = np.empty(rows.shape, np.float32)
-    np.put_along_axis(placed, _orders(rows), interpolate(values[b][columns], at), axis=-1)
+    np.put_along_axis(placed, _orders(rows), interpolate(quantiles, at), axis=-1)
     out[b][:, columns] = placed.T
 
   blocks = [(b, c) for b in range(len(x)) for c in np.array_split(np.arange(k), 2 * _THREADS)
@@ -144,21 +144,24 @@ def _host_matched(x: np.ndarray, values_sorted: np.ndarray) -> np.ndarray:
   return out.reshape(shape)
 
 
-def matched(x: jax.Array, values_sorted: jax.Array) -> jax.Array:
+def matched(x: jax.Array, values: jax.Array, values_sorted: bool = True) -> jax.Array:
   """x's histogram-matched target: x (..., M, K), each column's element of
   rank i (ties by position) replaced by Q((i + ½)/M), Q the quantile function
-  of that column's row of values_sorted (..., K, M_s) ascending
-  (`interpolate`); float32, no gradient, no permutation kept. Columns, as
-  losses.positions lays out features, so no transpose is made on the device."""
+  (`interpolate`) of that column's row of values (..., K, M_s), ascending
+  where values_sorted, else sorted here; float32, no gradient, no
+  permutation kept. Columns, as losses.positions lays out features, so no
+  transpose is made on the device."""
   x = jax.lax.stop_gradient(x).astype(jnp.float32)
-  values_sorted = jax.lax.stop_gradient(values_sorted).astype(jnp.float32)
+  values = jax.lax.stop_gradient(values).astype(jnp.float32)
   if jax.default_backend() != 'cpu':
     rows = jnp.swapaxes(x, -1, -2)
-    values = jnp.broadcast_to(values_sorted, (*rows.shape[:-1], values_sorted.shape[-1]))
-    q = interpolate(values, uniform_positions(rows.shape[-1]))
+    values = jnp.broadcast_to(values, (*rows.shape[:-1], values.shape[-1]))
+    q = interpolate(values if values_sorted else jnp.sort(values, axis=-1),
+                    uniform_positions(rows.shape[-1]))
     return jnp.swapaxes(jnp.take_along_axis(q, order_and_ranks(rows)[1], axis=-1), -1, -2)
-  return jax.pure_callback(_host_matched, jax.ShapeDtypeStruct(x.shape, jnp.float32), x,
-                           values_sorted, vmap_method='expand_dims')
+  return jax.pure_callback(functools.partial(_host_matched, values_sorted=values_sorted),
+                           jax.ShapeDtypeStruct(x.shape, jnp.float32), x, values,
+                           vmap_method='expand_dims')
 
 
 def order_and_ranks(x: jax.Array) -> tuple[jax.Array, jax.Array]:

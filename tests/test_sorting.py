@@ -50,6 +50,9 @@ def test_matched_places_the_style_quantile_of_each_rank_where_that_rank_is(rows,
                              atol=1e-6)
   np.testing.assert_allclose(jax.vmap(sorting.matched, (0, None))(columns[None], style)[0],
                              want.T, rtol=1e-5, atol=1e-6)
+  shuffled = np.random.default_rng(2).permuted(style, axis=-1)
+  np.testing.assert_allclose(jax.jit(sorting.matched, static_argnums=2)(columns, shuffled, False),
+                             want.T, rtol=1e-5, atol=1e-6)
 
 
 def test_long_rows_order_their_zeros_by_counting_as_the_short_do(rows):
