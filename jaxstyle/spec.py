@@ -1,14 +1,14 @@
 """The static structure of an objective (`Spec`): its layers and how it
 computes, built from checked settings. Changing it means a new compile."""
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import image, style, vgg
+from jaxstyle import image, style, vgg, windows
 
 # Each precision as jax names it. It applies to the Gram matrices too: left to
 # JAX's default, a float32 matrix product runs on TF32 tensor cores on recent GPUs.
@@ -64,14 +64,16 @@ class Spec:
   def layers(self) -> tuple[str, ...]:
     return tuple(dict.fromkeys(self.content_layers + self.style_layers + self.extra_layers))
 
-  def features(self, variables: Any, x: jax.Array,
-               valid: vgg.Valid | None = None) -> dict[str, jax.Array]:
+  def features(self, variables: Any, x: jax.Array, valid: windows.Valid | None = None,
+               halo: int = 0, border: Mapping[str, int] | None = None) -> dict[str, jax.Array]:
     """VGG activations at self.layers of x, 'caffe' input, which the network
     sees as `preprocessing` makes it; under remat only block outputs are kept.
-    valid: x a window of an image (vgg.VGG19's `valid`)."""
+    valid, halo, border: x a window of an image, only its centre needed
+    (vgg.VGG19's)."""
     if self.preprocessing != 'caffe':
       x = x + jnp.asarray(image.offset(self.preprocessing))
-    apply = lambda v, x: self.model.apply(v, x, layers=self.layers, valid=valid)
+    apply = lambda v, x: self.model.apply(v, x, layers=self.layers, valid=valid, halo=halo,
+                                          border=border)
     if self.remat:
       policy = jax.checkpoint_policies.save_only_these_names(vgg.BLOCK_OUTPUT)
       apply = jax.checkpoint(apply, policy=policy)

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxstyle import image, vgg
+from jaxstyle import image, vgg, windows
 from jaxstyle.spec import Spec
 
 AXIS = 'tiles'
@@ -92,7 +92,7 @@ class Grid(NamedTuple):
     t = jnp.minimum(t, self.count - 1)
     return t // self.shape[1] * self.tile_hw[0], t % self.shape[1] * self.tile_hw[1]
 
-  def valid(self, t: jax.Array) -> vgg.Valid:
+  def valid(self, t: jax.Array) -> windows.Valid:
     """The image in tile t's window (VGG19's `valid`); t ≥ count: none of it."""
     top, left = self.corner(t)
     real = t < self.count
@@ -125,24 +125,35 @@ def _cut(a: jax.Array, start: tuple[jax.Array, jax.Array], size: tuple[int, int]
 
 
 def _interior(plan: tuple[Spec, Grid], features: jax.Array, t: jax.Array, layer: str,
-              border: int = 0) -> tuple[jax.Array, jax.Array, tuple[jax.Array, jax.Array],
-                                        tuple[int, int]]:
-  """Tile t's positions at `layer` of its window's features, `border`
-  positions more on each side: the features, which of them lie in the image
-  `border` positions or more from its edge, the tile's first position and
-  its size in positions."""
+              border: int = 0, reach: int = 0) -> tuple[jax.Array, jax.Array,
+                                                        tuple[jax.Array, jax.Array],
+                                                        tuple[int, int]]:
+  """Tile t's positions at `layer`, `border` positions more on each side, of
+  features that hold them and `reach` ≥ border more (`_features_of`): the
+  features, which of them lie in the image `border` positions or more from
+  its edge, the tile's first position and its size in positions."""
   _, g = plan
   k = vgg.downsampling(layer)
-  first = g.halo // 2**k - border
+  first = reach - border
   size = g.tile_hw[0] // 2**k, g.tile_hw[1] // 2**k
   rows = slice(first, first + size[0] + 2 * border)
   cols = slice(first, first + size[1] + 2 * border)
   top, left, height, width = g.valid(t)
-  shrunk = (top + border * 2**k, left + border * 2**k, height - 2 * border * 2**k,
-            width - 2 * border * 2**k)
-  inside = vgg.inside(shrunk, features.shape[1:3], k)[rows, cols]
+  shift = g.halo - reach * 2**k  # the features' first position, in window pixels
+  shrunk = (top - shift + border * 2**k, left - shift + border * 2**k,
+            height - 2 * border * 2**k, width - 2 * border * 2**k)
+  inside = windows.inside(shrunk, features.shape[1:3], k)[rows, cols]
   corner = tuple(c // 2**k for c in g.corner(t))
   return features[:, rows, cols], inside, corner, size
+
+
+def _features_of(plan: tuple[Spec, Grid], variables: Any, window: jax.Array, t: jax.Array,
+                 border: int = 0) -> dict[str, jax.Array]:
+  """The features of tile t's positions, from its window: at the style
+  layers `border` more on each side."""
+  spec, g = plan
+  return spec.features(variables, window, valid=g.valid(t), halo=g.halo,
+                       border=dict.fromkeys(spec.style_layers, border))
 
 
 def _tile_sums(plan: tuple[Spec, Grid], parts: Any, window: jax.Array,
@@ -154,16 +165,17 @@ def _tile_sums(plan: tuple[Spec, Grid], parts: Any, window: jax.Array,
   unweighted sums of a style image's own features (no leading axis)."""
   spec, g = plan
   variables, content, stats, masks = parts
-  features = spec.features(variables, window, valid=g.valid(t))
-  out = {'content': {}, 'style': {}}
-  for l in spec.content_layers:
-    f, inside, corner, size = _interior(plan, features[l], t, l)
-    difference = f - _cut(content[l], corner, size)
-    out['content'][l] = jnp.sum(jnp.square(jnp.where(inside[None, :, :, None], difference, 0)))
   kind = spec.style_kind
   border = kind.patch // 2
+  features = _features_of(plan, variables, window, t, border)
+  out = {'content': {}, 'style': {}}
+  for l in spec.content_layers:
+    reach = border if l in spec.style_layers else 0
+    f, inside, corner, size = _interior(plan, features[l], t, l, 0, reach)
+    difference = f - _cut(content[l], corner, size)
+    out['content'][l] = jnp.sum(jnp.square(jnp.where(inside[None, :, :, None], difference, 0)))
   for l in spec.style_layers:
-    f, inside, corner, size = _interior(plan, features[l], t, l, border)
+    f, inside, corner, size = _interior(plan, features[l], t, l, border, border)
     if border:  # the kind has no masks: the weights pick the patches centred in the tile
       weights = inside.astype(f.dtype)
     else:
@@ -265,7 +277,7 @@ def _features(spec: Spec, variables: Any, x: jax.Array) -> dict[str, jax.Array]:
   padded = g.padded(x)
 
   def step(maps, t):
-    features = spec.features(variables, _window(g, padded, t), valid=g.valid(t))
+    features = _features_of((spec, g), variables, _window(g, padded, t), t)
     for l in layers:
       f, _, (top, left), size = _interior((spec, g), features[l], t, l)
       rows, cols = top + jnp.arange(size[0]), left + jnp.arange(size[1])

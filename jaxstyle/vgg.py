@@ -4,7 +4,7 @@ Input: NHWC, BGR, Caffe preprocessing (`jaxstyle.image.preprocess`). Output:
 post-ReLU activations by Keras layer name. Only the convolutional trunk exists
 here (no classifier), and a call computes only up to the deepest layer asked for.
 """
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 import functools
 import os
 from typing import Any
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jax.ad_checkpoint import checkpoint_name
 import numpy as np
 
-from jaxstyle import weights, winograd
+from jaxstyle import weights, windows, winograd
 from jaxstyle.errors import InputError
 
 LAYER_NAMES: tuple[str, ...] = tuple(name for name, _, _ in weights.LAYERS)
@@ -220,21 +220,6 @@ class Conv3x3(nn.Module):
     return _conv(x, kernel, self.precision) + bias
 
 
-# An image's (top, left, height, width) in a window's pixels: VGG19's `valid`.
-Valid = tuple[jax.Array | int, jax.Array | int, jax.Array | int, jax.Array | int]
-
-
-def inside(valid: Valid, shape: tuple[int, int], level: int) -> jax.Array:
-  """(h, w) bool: which positions of a window's features `level` poolings
-  deep, shape (h, w), lie in the image (`valid`, at input resolution). The
-  image has floor(height / 2^level) rows there, as VALID poolings drop an
-  odd last row."""
-  top, left, height, width = (jnp.asarray(v) // 2**level for v in valid)
-  rows = (jnp.arange(shape[0]) >= top) & (jnp.arange(shape[0]) < top + height)
-  cols = (jnp.arange(shape[1]) >= left) & (jnp.arange(shape[1]) < left + width)
-  return rows[:, None] & cols[None, :]
-
-
 def check_layers(layers: Sequence[str]) -> None:
   unknown = [l for l in layers if l not in LAYER_NAMES]
   if unknown:
@@ -254,33 +239,63 @@ class VGG19(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, layers: Sequence[str] = LAYER_NAMES,
-               valid: Valid | None = None) -> dict[str, jax.Array]:
+               valid: windows.Valid | None = None, halo: int = 0,
+               border: Mapping[str, int] | None = None) -> dict[str, jax.Array]:
     """x: (N, H, W, 3) preprocessed BGR -> {layer: (N, H/2^k, W/2^k, C)}.
 
     valid: where x is a window of a larger image, the image's (top, left,
     height, width) in x's pixels (ints, may be traced; top and left multiples
     of 2^k for the deepest layer's k): each convolution's input is zeroed
-    outside the image (`inside`), so every position whose receptive field
+    outside the image (windows.inside), so every position whose receptive field
     lies in x has the features it has in the whole image.
+    halo: where only the features of x's centre are needed (a tile, `halo`
+    px from each edge, a multiple of the deepest layer's 2^k): each
+    convolution computes only the positions that the layers after it need,
+    and each layer comes back as the centre's positions and border[layer]
+    (default 0) more on each side.
     """
     assert x.ndim == 4 and x.shape[-1] == 3, f'expected NHWC BGR, got {x.shape}'
     check_pooling(self.pooling)
     check_layers(layers)
     if not layers:
       return {}
-    deepest = max(LAYER_NAMES.index(l) for l in layers)
+    names = LAYER_NAMES[:max(LAYER_NAMES.index(l) for l in layers) + 1]
+    border = {l: (border or {}).get(l, 0) for l in layers}
+    needed = reaches(names, border) if halo else None
     out = {}
     level = 0
-    for i, (name, _, features) in enumerate(weights.LAYERS[:deepest + 1]):
-      if i and block(name) != block(LAYER_NAMES[i - 1]):
+    reach = halo  # positions of x beyond the centre on each side, at x's level
+    for i, name in enumerate(names):
+      if i and block(name) != block(names[i - 1]):
+        if needed:
+          x, reach = windows.cropped(x, reach, 2 * (needed[i] + 1)), 2 * (needed[i] + 1)
         x = pool2x2(checkpoint_name(x, BLOCK_OUTPUT), self.pooling)
-        level += 1
+        level, reach = level + 1, reach // 2
+      if needed:
+        x, reach = windows.cropped(x, reach, needed[i] + 1), needed[i] + 1
       if valid is not None:
-        x = jnp.where(inside(valid, x.shape[1:3], level)[None, :, :, None], x, 0)
-      x = nn.relu(Conv3x3(features, self.precision, self.dtype, name=name)(x))
+        shift = halo - reach * 2**level  # x's first pixel in the window
+        shifted = (valid[0] - shift, valid[1] - shift, valid[2], valid[3])
+        x = jnp.where(windows.inside(shifted, x.shape[1:3], level)[None, :, :, None], x, 0)
+      x = nn.relu(Conv3x3(weights.LAYERS[i][2], self.precision, self.dtype, name=name)(x))
       if name in layers:
-        out[name] = x.astype(jnp.float32)
+        out[name] = (windows.cropped(x, reach, border[name]) if needed else x).astype(jnp.float32)
     return out
+
+
+def reaches(names: Sequence[str], border: Mapping[str, int]) -> list[int]:
+  """Per convolution of `names` (VGG19's first ones), how many positions
+  beyond a centre region its output is needed on each side: border[layer]
+  at the layers returned, and what the convolutions and poolings after it
+  need (a 3x3 convolution one position more than its output; a pooling
+  twice its output's); -1 where none is."""
+  needed, after = [], -1
+  for i in reversed(range(len(names))):
+    needed.insert(0, max(border.get(names[i], -1), after))
+    after = needed[0] + 1
+    if i and block(names[i]) != block(names[i - 1]):
+      after *= 2
+  return needed
 
 
 def load_variables(path: str | os.PathLike | None = None) -> dict[str, Any]:

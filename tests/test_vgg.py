@@ -205,7 +205,22 @@ def test_a_window_with_valid_has_the_whole_images_features_inside(random_variabl
                          rtol=1e-5, atol=1e-4)
 
 
-def test_inside_counts_floor_halved_sizes():
-  inside = vgg.inside((-4, 2, 11, 6), (8, 8), 1)
-  np.testing.assert_array_equal(np.flatnonzero(inside.any(1)), [0, 1, 2])  # rows -2..2 of 5
-  np.testing.assert_array_equal(np.flatnonzero(inside.any(0)), [1, 2, 3])
+def test_reaches_widen_by_one_per_convolution_and_double_per_pooling():
+  names = vgg.LAYER_NAMES[:5]  # block1_conv1 .. block3_conv1
+  assert vgg.reaches(names, {'block3_conv1': 0}) == [9, 8, 3, 2, 0]
+  assert vgg.reaches(names, {'block3_conv1': 1, 'block1_conv2': 20}) == [21, 20, 5, 4, 1]
+
+
+def test_a_halo_gives_the_centre_of_the_uncut_features(random_variables):
+  """With a halo, each convolution computes only what the layers after it
+  need: the centre's features (and `border` around it) are the uncut ones."""
+  x = jnp.asarray(np.random.default_rng(1).normal(0, 50, (1, 96, 80, 3)), jnp.float32)
+  layers = ('block1_conv1', 'block2_conv2', 'block3_conv1')
+  border = {'block2_conv2': 1, 'block3_conv1': 2}
+  apply = lambda **cut: vgg.VGG19().apply(random_variables, x, layers=layers, **cut)
+  whole, centre = apply(), apply(halo=32, border=border)  # block1_conv1 needs 18 px around
+  for layer in layers:
+    k, b = vgg.downsampling(layer), border.get(layer, 0)
+    rows = slice(32 // 2**k - b, (96 - 32) // 2**k + b)
+    cols = slice(32 // 2**k - b, (80 - 32) // 2**k + b)
+    np.testing.assert_allclose(centre[layer], whole[layer][:, rows, cols], rtol=1e-5, atol=1e-4)
