@@ -35,7 +35,7 @@ def interpolate(values_sorted: Any, at: Any) -> Any:
   low = xp.floor(t)
   frac = t - low
   low = low.astype(np.int32)
-  if at.shape[0] == 1 and values_sorted.shape[0] != 1:  # one set of positions for every row
+  if at.shape[0] == 1:  # one set of positions for every row
     take = lambda i: xp.take(values_sorted, i[0], axis=-1)
   else:
     take = lambda i: xp.take_along_axis(values_sorted, i, axis=-1)
@@ -67,6 +67,7 @@ def _row_order(x: np.ndarray, order: np.ndarray) -> None:
   keys.sort()
   negative = np.searchsorted(keys, 0)
   positive = negative + x.size - nonzero.size
+  keys &= 0xFFFFFFFF  # the positions
   order[:negative] = keys[:negative]
   order[negative:positive] = np.flatnonzero(zero)
   order[positive:] = keys[negative:]
@@ -82,7 +83,7 @@ def _orders(rows: np.ndarray) -> np.ndarray:
     return order
   keys = _keys(rows, np.arange(m, dtype=np.int64))
   keys.sort(axis=-1)
-  order[...] = keys
+  order[...] = keys & 0xFFFFFFFF
   return order
 
 

@@ -125,17 +125,18 @@ def _cut(a: jax.Array, start: tuple[jax.Array, jax.Array], size: tuple[int, int]
 
 
 def _interior(plan: tuple[Spec, Grid], features: jax.Array, t: jax.Array, layer: str,
-              border: int = 0, reach: int = 0) -> tuple[jax.Array, jax.Array,
-                                                        tuple[jax.Array, jax.Array],
-                                                        tuple[int, int]]:
+              border: int = 0) -> tuple[jax.Array, jax.Array, tuple[jax.Array, jax.Array],
+                                        tuple[int, int]]:
   """Tile t's positions at `layer`, `border` positions more on each side, of
-  features that hold them and `reach` ≥ border more (`_features_of`): the
-  features, which of them lie in the image `border` positions or more from
-  its edge, the tile's first position and its size in positions."""
+  features of the tile and as many positions or more on each side
+  (`_features_of`): the features, which of them lie in the image `border`
+  positions or more from its edge, the tile's first position and its size
+  in positions."""
   _, g = plan
   k = vgg.downsampling(layer)
-  first = reach - border
   size = g.tile_hw[0] // 2**k, g.tile_hw[1] // 2**k
+  reach = (features.shape[1] - size[0]) // 2  # the features' positions beyond the tile
+  first = reach - border
   rows = slice(first, first + size[0] + 2 * border)
   cols = slice(first, first + size[1] + 2 * border)
   top, left, height, width = g.valid(t)
@@ -170,12 +171,11 @@ def _tile_sums(plan: tuple[Spec, Grid], parts: Any, window: jax.Array,
   features = _features_of(plan, variables, window, t, border)
   out = {'content': {}, 'style': {}}
   for l in spec.content_layers:
-    reach = border if l in spec.style_layers else 0
-    f, inside, corner, size = _interior(plan, features[l], t, l, 0, reach)
+    f, inside, corner, size = _interior(plan, features[l], t, l)
     difference = f - _cut(content[l], corner, size)
     out['content'][l] = jnp.sum(jnp.square(jnp.where(inside[None, :, :, None], difference, 0)))
   for l in spec.style_layers:
-    f, inside, corner, size = _interior(plan, features[l], t, l, border, border)
+    f, inside, corner, size = _interior(plan, features[l], t, l, border)
     if border:  # the kind has no masks: the weights pick the patches centred in the tile
       weights = inside.astype(f.dtype)
     else:
