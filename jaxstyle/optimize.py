@@ -2,7 +2,9 @@
 loop that talks to the host only at the steps the caller asks for, and
 `solve`, the whole minimisation of an objective in one call."""
 from collections.abc import Callable, Iterable, Sequence
+import contextlib
 import functools
+import threading
 from typing import Any, NamedTuple
 
 import jax
@@ -211,6 +213,19 @@ def unchanged(params: Any, step: int) -> Any:
   return params
 
 
+def _compile_in_background(program: Any, *like: Any) -> threading.Thread:
+  """Starts compiling jitted `program` for arguments shaped as `like`: XLA's
+  compiler releases the GIL, so on two cores it runs beside the caller's own
+  compile. An error is left for the program's first call to raise."""
+  def compile_() -> None:
+    with contextlib.suppress(Exception):
+      program.lower(*like).compile()
+
+  thread = threading.Thread(target=compile_, name='jaxstyle-compile')
+  thread.start()
+  return thread
+
+
 def minimize(solver: Solver, report: Report, x0: jax.Array, params: Any, at: Sequence[int],
              callback: Callable[[Progress, Any], None], start: Progress | None = None,
              interrupted: Callable[[], bool] = lambda: False,
@@ -228,17 +243,23 @@ def minimize(solver: Solver, report: Report, x0: jax.Array, params: Any, at: Seq
   cached per report.
   """
   init, update, values = _programs(solver, report)
+  if start is not None:
+    at = [s for s in at if s > start.step]
+  step = start.step if start is not None else 0
+  current = at_step(params, max(step - 1, 0))
+  compiling = None
+  if at and step < at[-1] and not solver.on_host:
+    # Lowering needs only shapes, so the step compiles on another thread
+    # while init compiles and runs, and the first update finds it in jit's cache.
+    x_like = jax.ShapeDtypeStruct(x0.shape, x0.dtype) if start is None else start.x
+    state_like = jax.eval_shape(init, x_like, current) if start is None else start.state
+    compiling = _compile_in_background(update, x_like, state_like, current)
   if start is None:
     x = jax.device_put(x0, may_alias=False)  # a copy: the caller keeps x0, the steps donate x
     start = Progress(0, x, init(x, at_step(params, 0)))
-  else:
-    at = [s for s in at if s > start.step]
+  if compiling is not None:
+    compiling.join()
   step, x, state = start
-  current = at_step(params, max(step - 1, 0))
-  if at and step < at[-1] and not solver.on_host:
-    # Lowering needs only shapes, so the step compiles while the device runs
-    # init, and the first update finds it in jit's cache.
-    update.lower(x, state, current).compile()
   for stop in at:
     while step < stop:
       if interrupted():
