@@ -247,16 +247,19 @@ def minimize(solver: Solver, report: Report, x0: jax.Array, params: Any, at: Seq
     at = [s for s in at if s > start.step]
   step = start.step if start is not None else 0
   current = at_step(params, max(step - 1, 0))
+  ahead = bool(at) and step < at[-1] and not solver.on_host
   compiling = None
-  if at and step < at[-1] and not solver.on_host:
-    # Lowering needs only shapes, so the step compiles on another thread
-    # while init compiles and runs, and the first update finds it in jit's cache.
-    x_like = jax.ShapeDtypeStruct(x0.shape, x0.dtype) if start is None else start.x
-    state_like = jax.eval_shape(init, x_like, current) if start is None else start.state
-    compiling = _compile_in_background(update, x_like, state_like, current)
   if start is None:
     x = jax.device_put(x0, may_alias=False)  # a copy: the caller keeps x0, the steps donate x
-    start = Progress(0, x, init(x, at_step(params, 0)))
+    if ahead and len(x.sharding.device_set) == 1:
+      # Lowering needs only shapes, so the step compiles while init compiles
+      # and runs, and the first update finds it in jit's cache.
+      compiling = _compile_in_background(update, jax.ShapeDtypeStruct(x.shape, x.dtype),
+                                         jax.eval_shape(init, x, current), current)
+      ahead = False
+    start = Progress(0, x, init(x, current))
+  if ahead:  # lowered from the arrays themselves, whose shardings the program takes
+    compiling = _compile_in_background(update, start.x, start.state, current)
   if compiling is not None:
     compiling.join()
   step, x, state = start
