@@ -256,9 +256,8 @@ def minimize(solver: Solver, report: Report, x0: jax.Array, params: Any, at: Seq
       # and runs, and the first update finds it in jit's cache.
       compiling = _compile_in_background(update, jax.ShapeDtypeStruct(x.shape, x.dtype),
                                          jax.eval_shape(init, x, current), current)
-      ahead = False
     start = Progress(0, x, init(x, current))
-  if ahead:  # lowered from the arrays themselves, whose shardings the program takes
+  if ahead and compiling is None:  # from the arrays, whose shardings the program takes
     compiling = _compile_in_background(update, start.x, start.state, current)
   if compiling is not None:
     compiling.join()
