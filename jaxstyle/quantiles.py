@@ -19,6 +19,8 @@ def _quantile_distance(f: jax.Array, mask: jax.Array | None, style: jax.Array,
   m = f.shape[0]
   if mask is None:
     w = jnp.full((m, 1), 1.0 / m)
+    if style_sorted:  # the quantiles at the sorted positions, on the device
+      style = sorting.interpolate(style, sorting.uniform_positions(m))
     target = sorting.matched(f, style, style_sorted)
   else:
     w = losses.position_weights(mask, m)[:, None]

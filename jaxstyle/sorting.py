@@ -10,7 +10,7 @@ long rows places the zeros (about half of a ReLU's outputs, all tied) by
 counting instead of sorting them. Other backends sort with XLA. Both order
 equal values by position.
 """
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 import concurrent.futures
 import functools
 import os
@@ -25,22 +25,27 @@ _LONG = 16384  # rows at least this long sort their nonzero values alone, one ro
 _BLOCK = 1024  # positions per step of a transposing copy
 
 
-def interpolate(values_sorted: Any, at: Any) -> Any:
+def _between(at: Any, m_s: int, xp: Any) -> tuple[Any, Any, Any]:
+  """Where each of `at` (0..1) falls among M_s values placed at (j + ½)/M_s:
+  the index of the value below and above (clamped at the ends) and the
+  fraction of the way from one to the other, float32."""
+  t = xp.clip(at * np.float32(m_s) - np.float32(0.5), np.float32(0), np.float32(m_s - 1))
+  low = t.astype(np.int32)  # t ≥ 0: truncation is the floor
+  return low, xp.minimum(low + 1, m_s - 1), t - low.astype(np.float32)
+
+
+def interpolate(values_sorted: jax.Array, at: jax.Array) -> jax.Array:
   """Q(at) per row, Q the quantile function of values_sorted (K, M_s)
   ascending: linear between them placed at (j + ½)/M_s, constant beyond the
-  first and last (as np.interp). at: (K or 1, M) in 0..1. numpy or jax
-  arrays; index arithmetic, not a search: O(M·K)."""
-  xp = np if isinstance(values_sorted, np.ndarray) else jnp
-  m_s = values_sorted.shape[-1]
-  t = xp.clip(at * np.float32(m_s) - np.float32(0.5), 0.0, m_s - 1.0)
-  low = t.astype(np.int32)  # t ≥ 0: truncation is the floor
-  frac = t - low
+  first and last (as np.interp). at: (K or 1, M) in 0..1. Index
+  arithmetic, not a search: O(M·K)."""
+  low, high, frac = _between(at, values_sorted.shape[-1], jnp)
   if at.shape[0] == 1:  # one set of positions for every row
-    take = lambda i: xp.take(values_sorted, i[0], axis=-1)
+    take = lambda i: jnp.take(values_sorted, i[0], axis=-1)
   else:
-    take = lambda i: xp.take_along_axis(values_sorted, i, axis=-1)
+    take = lambda i: jnp.take_along_axis(values_sorted, i, axis=-1)
   below = take(low)
-  return below + frac * (take(xp.minimum(low + 1, m_s - 1)) - below)
+  return below + frac * (take(high) - below)
 
 
 def uniform_positions(m: int, xp: Any = jnp) -> Any:
@@ -64,8 +69,8 @@ def _keys(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
 def _row_order(x: np.ndarray, order: np.ndarray) -> None:
   """order = the stable argsort of one row x (M,): its nonzero values sorted
   by key, its zeros between the negative and positive ones in position order."""
-  nonzero = np.flatnonzero(x != 0)
-  keys = _keys(x[nonzero], nonzero)
+  nonzero = np.flatnonzero(x)
+  keys = _keys(x if nonzero.size == x.size else x[nonzero], nonzero)
   keys.sort()
   negative = np.searchsorted(keys, 0)
   positive = negative + x.size - nonzero.size
@@ -76,18 +81,21 @@ def _row_order(x: np.ndarray, order: np.ndarray) -> None:
     order[negative:positive] = np.flatnonzero(x == 0)
 
 
-def _orders(rows: np.ndarray) -> np.ndarray:
-  """np.argsort(rows, axis=-1, kind='stable') of (R, M) float32, int32."""
+def _each_order(rows: np.ndarray) -> Iterator[np.ndarray]:
+  """The stable argsort of each row of (R, M) float32, int64, in turn: long
+  rows one at a time into one buffer (each order is valid until the next),
+  short ones sorted together."""
   m = rows.shape[-1]
-  order = np.empty(rows.shape, np.int32)
   if m >= _LONG:
-    for x, o in zip(rows, order):
-      _row_order(x, o)
-    return order
-  keys = _keys(rows, np.arange(m, dtype=np.int64))
-  keys.sort(axis=-1)
-  order[...] = keys & 0xFFFFFFFF
-  return order
+    order = np.empty(m, np.int64)
+    for x in rows:
+      _row_order(x, order)
+      yield order
+  else:
+    keys = _keys(rows, np.arange(m, dtype=np.int64))
+    keys.sort(axis=-1)
+    keys &= 0xFFFFFFFF
+    yield from keys
 
 
 @functools.cache
@@ -95,15 +103,12 @@ def _pool() -> concurrent.futures.ThreadPoolExecutor:
   return concurrent.futures.ThreadPoolExecutor(_THREADS)
 
 
-def _by_rows(fill: Callable[[np.ndarray], np.ndarray], out: np.ndarray) -> None:
-  """out[rows] = fill(rows) for chunks of rows, on the pool's threads (numpy's
-  sorts release the GIL)."""
-  chunks = [c for c in np.array_split(np.arange(out.shape[0]), 2 * _THREADS) if c.size]
-
-  def one(rows: np.ndarray) -> None:
-    out[rows] = fill(rows)
-
-  list(_pool().map(one, chunks))
+def _in_chunks(work: Callable[[slice], None], rows: int) -> None:
+  """work(chunk) for contiguous chunks of `rows` rows, on the pool's threads
+  (numpy's sorts release the GIL)."""
+  chunks = [slice(c[0], c[-1] + 1) for c in np.array_split(np.arange(rows), 2 * _THREADS)
+            if c.size]
+  list(_pool().map(work, chunks))
 
 
 def _host_order_and_ranks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +117,12 @@ def _host_order_and_ranks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   m = x.shape[-1]
   rows = np.asarray(x, np.float32).reshape(-1, m)
   order = np.empty(rows.shape, np.int32)
-  _by_rows(lambda r: _orders(rows[r]), order)
+
+  def fill(chunk: slice) -> None:
+    for o, each in zip(order[chunk], _each_order(rows[chunk])):
+      o[...] = each
+
+  _in_chunks(fill, len(rows))
   ranks = np.empty_like(order)
   np.put_along_axis(ranks, order, np.arange(m, dtype=np.int32)[None], axis=-1)
   return order.reshape(x.shape), ranks.reshape(x.shape)
@@ -121,7 +131,7 @@ def _host_order_and_ranks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _host_sort(x: np.ndarray) -> np.ndarray:
   """np.sort(x, axis=-1) of (..., M) float32."""
   rows = np.array(x, np.float32).reshape(-1, x.shape[-1])
-  _by_rows(lambda r: np.sort(rows[r], axis=-1), rows)
+  _in_chunks(lambda chunk: rows[chunk].sort(axis=-1), len(rows))
   return rows.reshape(x.shape)
 
 
@@ -138,22 +148,31 @@ def _copy_transposed(dst: np.ndarray, src: np.ndarray) -> None:
 
 def _host_matched(x: np.ndarray, values: np.ndarray, values_sorted: bool) -> np.ndarray:
   """`matched` of (..., M, K) and (..., K, M_s) float32 arrays: blocks of
-  columns, each transposed into rows on its thread."""
+  columns, each transposed into rows on its thread, each row taken from the
+  style's values to its placed targets while they are in cache."""
   shape, (m, k) = x.shape, x.shape[-2:]
   x = np.asarray(x, np.float32).reshape(-1, m, k)
-  values = np.broadcast_to(values, (*x.shape[:-2], k, values.shape[-1])).reshape(len(x), k, -1)
-  at = uniform_positions(m, np)
+  values = np.broadcast_to(values, (*shape[:-2], k, values.shape[-1])).reshape(len(x), k, -1)
+  low, high, frac = _between(uniform_positions(m, np)[0], values.shape[-1], np)
+  low, high = low.astype(np.intp), high.astype(np.intp)
+  at_positions = values.shape[-1] == m  # Q((i + ½)/M) is the i-th value itself
   out = np.empty(x.shape, np.float32)
 
   def fill(block: tuple[int, slice]) -> None:
     b, columns = block
     rows = np.empty((columns.stop - columns.start, m), np.float32)
     _copy_transposed(rows, x[b, :, columns])
-    quantiles = values[b, columns] if values_sorted else np.sort(values[b, columns], axis=-1)
-    placed = np.empty(rows.shape, np.float32)
-    for row, order, q in zip(placed, _orders(rows), interpolate(quantiles, at)):
-      row[order] = q
-    _copy_transposed(out[b, :, columns], placed)
+    below, q = np.empty(m, np.float32), np.empty(m, np.float32)
+    for order, v, row in zip(_each_order(rows), values[b, columns], rows):
+      v = v if values_sorted else np.sort(v)
+      if not at_positions:
+        np.take(v, low, out=below)
+        np.take(v, high, out=q)
+        q -= below
+        q *= frac
+        v = np.add(q, below, out=q)
+      row[order] = v  # the row is ordered before it is overwritten
+    _copy_transposed(out[b, :, columns], rows)
 
   blocks = [(b, slice(c[0], c[-1] + 1)) for b in range(len(x))
             for c in np.array_split(np.arange(k), 2 * _THREADS) if c.size]
@@ -166,8 +185,8 @@ def matched(x: jax.Array, values: jax.Array, values_sorted: bool = True) -> jax.
   rank i (ties by position) replaced by Q((i + ½)/M), Q the quantile function
   (`interpolate`) of that column's row of values (..., K, M_s), ascending
   where values_sorted, else sorted here; float32, no gradient, no
-  permutation kept. Columns, as losses.positions lays out features, so no
-  transpose is made on the device."""
+  permutation kept. Columns, as losses.positions lays out features: a
+  transpose on XLA:CPU costs more than the host's."""
   x = jax.lax.stop_gradient(x).astype(jnp.float32)
   values = jax.lax.stop_gradient(values).astype(jnp.float32)
   if jax.default_backend() != 'cpu':

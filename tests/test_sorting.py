@@ -1,3 +1,5 @@
+import functools
+
 import jax
 import numpy as np
 import pytest
@@ -39,20 +41,35 @@ def test_both_map_over_a_batch(rows):
 
 
 @pytest.mark.parametrize('m_s', [300, 77])
-def test_matched_places_the_style_quantile_of_each_rank_where_that_rank_is(rows, m_s):
+def test_interpolate_is_numpys_interp_between_values_placed_at_their_quantiles(m_s):
+  style = np.sort(np.random.default_rng(1).standard_normal((5, m_s)), axis=-1)
+  at = np.random.default_rng(2).uniform(size=(5, 40))
+  at[:, :2] = 0.0, 1.0  # beyond the first and last: constant
+  want = np.stack([np.interp(a, (np.arange(m_s) + 0.5) / m_s, s) for a, s in zip(at, style)])
+  style, at = style.astype(np.float32), at.astype(np.float32)
+  np.testing.assert_allclose(jax.jit(sorting.interpolate)(style, at), want, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(sorting.interpolate(style, sorting.uniform_positions(40)),
+                             np.stack([np.interp((np.arange(40) + 0.5) / 40,
+                                                 (np.arange(m_s) + 0.5) / m_s, s)
+                                       for s in style]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('long', [False, True])
+@pytest.mark.parametrize('m_s', [300, 77])
+def test_matched_places_the_style_quantile_of_each_rank_where_that_rank_is(rows, m_s, long):
+  if long:
+    rows = np.tile(rows, (1, sorting._LONG // rows.shape[1] + 1))
   style = np.sort(np.random.default_rng(1).standard_normal((5, m_s)), axis=-1)
   at = (np.arange(rows.shape[1]) + 0.5) / rows.shape[1]
   q = np.stack([np.interp(at, (np.arange(m_s) + 0.5) / m_s, s) for s in style])
   want = np.empty_like(q)
   np.put_along_axis(want, np.argsort(rows, axis=-1, kind='stable'), q, axis=-1)
-  style, columns = style.astype(np.float32), rows.T
-  np.testing.assert_allclose(jax.jit(sorting.matched)(columns, style), want.T, rtol=1e-5,
-                             atol=1e-6)
-  np.testing.assert_allclose(jax.vmap(sorting.matched, (0, None))(columns[None], style)[0],
-                             want.T, rtol=1e-5, atol=1e-6)
+  style = style.astype(np.float32)
+  check = functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6)
+  check(jax.jit(sorting.matched)(rows.T, style), want.T)
+  check(jax.vmap(sorting.matched, (0, None))(rows.T[None], style)[0], want.T)
   shuffled = np.random.default_rng(2).permuted(style, axis=-1)
-  np.testing.assert_allclose(jax.jit(sorting.matched, static_argnums=2)(columns, shuffled, False),
-                             want.T, rtol=1e-5, atol=1e-6)
+  check(jax.jit(sorting.matched, static_argnums=2)(rows.T, shuffled, False), want.T)
 
 
 def test_long_rows_order_their_zeros_by_counting_as_the_short_do(rows):
