@@ -184,16 +184,19 @@ def matched(x: jax.Array, values: jax.Array, values_sorted: bool = True) -> jax.
   """x's histogram-matched target: x (..., M, K), each column's element of
   rank i (ties by position) replaced by Q((i + ½)/M), Q the quantile function
   (`interpolate`) of that column's row of values (..., K, M_s), ascending
-  where values_sorted, else sorted here; float32, no gradient, no
-  permutation kept. Columns, as losses.positions lays out features: a
-  transpose on XLA:CPU costs more than the host's."""
+  where values_sorted, else sorted here (with M_s = M, Q((i + ½)/M) is the
+  i-th value itself: values already interpolated are placed as they are);
+  float32, no gradient, no permutation kept. Columns, as losses.positions
+  lays out features: the host transposes them, which measured no slower
+  than XLA:CPU's transposes."""
   x = jax.lax.stop_gradient(x).astype(jnp.float32)
   values = jax.lax.stop_gradient(values).astype(jnp.float32)
   if jax.default_backend() != 'cpu':
     rows = jnp.swapaxes(x, -1, -2)
     values = jnp.broadcast_to(values, (*rows.shape[:-1], values.shape[-1]))
-    q = interpolate(values if values_sorted else jnp.sort(values, axis=-1),
-                    uniform_positions(rows.shape[-1]))
+    q = values if values_sorted else jnp.sort(values, axis=-1)
+    if q.shape[-1] != rows.shape[-1]:
+      q = interpolate(q, uniform_positions(rows.shape[-1]))
     return jnp.swapaxes(jnp.take_along_axis(q, order_and_ranks(rows)[1], axis=-1), -1, -2)
   return jax.pure_callback(functools.partial(_host_matched, values_sorted=values_sorted),
                            jax.ShapeDtypeStruct(x.shape, jnp.float32), x, values,
