@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import concurrent.futures
 import functools
 import os
+import sys
 from typing import Any
 
 import jax
@@ -54,48 +55,77 @@ def uniform_positions(m: int, xp: Any = jnp) -> Any:
   return (xp.arange(m, dtype=np.float32)[None] + np.float32(0.5)) / np.float32(m)
 
 
-def _keys(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
-  """float32 x -> int64 keys whose order is (value, position); -0 and 0 are equal."""
-  bits = (x + np.float32(0)).view(np.int32)
-  if (bits < 0).any():
-    bits ^= (bits >> 31) & np.int32(0x7FFFFFFF)  # negative floats: reverse their order
-  keys = np.empty(bits.shape, np.int64)
-  keys[...] = bits
-  keys <<= 32
-  keys |= positions
+_HIGH = 1 if sys.byteorder == 'little' else 0  # the int32 holding an int64's upper half
+
+
+def _key_buffer(shape: tuple[int, ...]) -> np.ndarray:
+  """int64 keys (..., M) whose lower 32 bits hold each one's position; `_set_keys`
+  fills the upper."""
+  keys = np.empty(shape, np.int64)
+  keys.view(np.int32)[..., 1 - _HIGH::2] = np.arange(shape[-1], dtype=np.int32)
   return keys
 
 
-def _row_order(x: np.ndarray, order: np.ndarray) -> None:
-  """order = the stable argsort of one row x (M,): its nonzero values sorted
-  by key, its zeros between the negative and positive ones in position order."""
-  nonzero = np.flatnonzero(x)
-  keys = _keys(x if nonzero.size == x.size else x[nonzero], nonzero)
-  keys.sort()
-  negative = np.searchsorted(keys, 0)
-  positive = negative + x.size - nonzero.size
-  keys &= 0xFFFFFFFF  # the positions
-  order[:negative] = keys[:negative]
-  order[positive:] = keys[negative:]
-  if positive > negative:
-    order[negative:positive] = np.flatnonzero(x == 0)
+def _set_keys(keys: np.ndarray, x: np.ndarray) -> None:
+  """keys' upper 32 bits := float32 x's bits in an order-preserving form, so
+  that the keys order by (value, position); -0 and 0 are equal."""
+  np.add(x, np.float32(0), out=keys.view(np.float32)[..., _HIGH::2])
+  bits = keys.view(np.int32)[..., _HIGH::2]
+  if (bits < 0).any():
+    bits ^= (bits >> 31) & np.int32(0x7FFFFFFF)  # negative floats: reverse their order
+
+
+def _each_sorted(rows: np.ndarray) -> Iterator[tuple[np.ndarray, int, np.ndarray | None]]:
+  """Each row of (R, M) float32 in stable order, in three parts: the
+  positions (int64) of its values by (value, position) with the zeros left
+  out, how many of them are negative, and where the zeros left out are
+  (a mask; they go between, in position order; None where none are). Long
+  rows one at a time (each valid until the next), their zeros left out;
+  short ones sorted together, whole."""
+  m = rows.shape[-1]
+  keys = _key_buffer(rows.shape if m < _LONG else (m,))
+  if m < _LONG:
+    _set_keys(keys, rows)
+    keys.sort(axis=-1)
+    keys &= 0xFFFFFFFF
+    for each in keys:
+      yield each, m, None
+    return
+  for x in rows:
+    _set_keys(keys, x)
+    zeros = x == 0
+    if zeros.any():
+      each = keys[~zeros]
+    else:
+      each, zeros = keys.copy(), None
+    each.sort()
+    negative = int(np.searchsorted(each, 0))
+    each &= 0xFFFFFFFF
+    yield each, negative, zeros
+
+
+def _place(row: np.ndarray, values: np.ndarray, positions: np.ndarray, negative: int,
+           zeros: np.ndarray | None) -> None:
+  """row's element of rank i := values[i], given row's `_each_sorted` parts."""
+  positive = negative + row.size - positions.size
+  if zeros is not None:
+    row[zeros] = values[negative:positive]
+  row[positions[:negative]] = values[:negative]
+  row[positions[negative:]] = values[positive:]
 
 
 def _each_order(rows: np.ndarray) -> Iterator[np.ndarray]:
-  """The stable argsort of each row of (R, M) float32, int64, in turn: long
-  rows one at a time into one buffer (each order is valid until the next),
-  short ones sorted together."""
-  m = rows.shape[-1]
-  if m >= _LONG:
-    order = np.empty(m, np.int64)
-    for x in rows:
-      _row_order(x, order)
-      yield order
-  else:
-    keys = _keys(rows, np.arange(m, dtype=np.int64))
-    keys.sort(axis=-1)
-    keys &= 0xFFFFFFFF
-    yield from keys
+  """The stable argsort of each row of (R, M) float32, int64, in turn."""
+  order = np.empty(rows.shape[-1], np.int64)
+  for positions, negative, zeros in _each_sorted(rows):
+    if zeros is None:
+      yield positions
+      continue
+    positive = negative + order.size - positions.size
+    order[:negative] = positions[:negative]
+    order[negative:positive] = np.flatnonzero(zeros)
+    order[positive:] = positions[negative:]
+    yield order
 
 
 @functools.cache
@@ -111,11 +141,17 @@ def _in_chunks(work: Callable[[slice], None], rows: int) -> None:
   list(_pool().map(work, chunks))
 
 
+def _view(x: Any) -> np.ndarray:
+  """A callback's argument as a numpy array without a copy (np.asarray copies
+  a jax.Array: 22 MB for the first layer's features at 256 px)."""
+  return np.from_dlpack(x)
+
+
 def _host_order_and_ranks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """np.argsort(x, axis=-1, kind='stable') of (..., M) float32, and its
   inverse permutation, both int32."""
   m = x.shape[-1]
-  rows = np.asarray(x, np.float32).reshape(-1, m)
+  rows = _view(x).reshape(-1, m)
   order = np.empty(rows.shape, np.int32)
 
   def fill(chunk: slice) -> None:
@@ -130,7 +166,7 @@ def _host_order_and_ranks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _host_sort(x: np.ndarray) -> np.ndarray:
   """np.sort(x, axis=-1) of (..., M) float32."""
-  rows = np.array(x, np.float32).reshape(-1, x.shape[-1])
+  rows = _view(x).reshape(-1, x.shape[-1]).copy()
   _in_chunks(lambda chunk: rows[chunk].sort(axis=-1), len(rows))
   return rows.reshape(x.shape)
 
@@ -151,8 +187,8 @@ def _host_matched(x: np.ndarray, values: np.ndarray, values_sorted: bool) -> np.
   columns, each transposed into rows on its thread, each row taken from the
   style's values to its placed targets while they are in cache."""
   shape, (m, k) = x.shape, x.shape[-2:]
-  x = np.asarray(x, np.float32).reshape(-1, m, k)
-  values = np.broadcast_to(values, (*shape[:-2], k, values.shape[-1])).reshape(len(x), k, -1)
+  x = _view(x).reshape(-1, m, k)
+  values = np.broadcast_to(_view(values), (*shape[:-2], k, values.shape[-1])).reshape(len(x), k, -1)
   low, high, frac = _between(uniform_positions(m, np)[0], values.shape[-1], np)
   low, high = low.astype(np.intp), high.astype(np.intp)
   at_positions = values.shape[-1] == m  # Q((i + ½)/M) is the i-th value itself
@@ -163,7 +199,7 @@ def _host_matched(x: np.ndarray, values: np.ndarray, values_sorted: bool) -> np.
     rows = np.empty((columns.stop - columns.start, m), np.float32)
     _copy_transposed(rows, x[b, :, columns])
     below, q = np.empty(m, np.float32), np.empty(m, np.float32)
-    for order, v, row in zip(_each_order(rows), values[b, columns], rows):
+    for parts, v, row in zip(_each_sorted(rows), values[b, columns], rows):
       v = v if values_sorted else np.sort(v)
       if not at_positions:
         np.take(v, low, out=below)
@@ -171,7 +207,7 @@ def _host_matched(x: np.ndarray, values: np.ndarray, values_sorted: bool) -> np.
         q -= below
         q *= frac
         v = np.add(q, below, out=q)
-      row[order] = v  # the row is ordered before it is overwritten
+      _place(row, v, *parts)  # the row is ordered before it is overwritten
     _copy_transposed(out[b, :, columns], rows)
 
   blocks = [(b, slice(c[0], c[-1] + 1)) for b in range(len(x))
@@ -188,7 +224,8 @@ def matched(x: jax.Array, values: jax.Array, values_sorted: bool = True) -> jax.
   i-th value itself: values already interpolated are placed as they are);
   float32, no gradient, no permutation kept. Columns, as losses.positions
   lays out features: the host transposes them, which measured no slower
-  than XLA:CPU's transposes."""
+  than XLA:CPU's transposes (sliced's projections made as rows instead were
+  no faster either)."""
   x = jax.lax.stop_gradient(x).astype(jnp.float32)
   values = jax.lax.stop_gradient(values).astype(jnp.float32)
   if jax.default_backend() != 'cpu':

@@ -9,7 +9,9 @@ from jaxstyle import sorting
 
 @pytest.fixture(params=['cpu', 'other'], autouse=True)
 def backend(request, monkeypatch):
-  """Every test on both paths: numpy on the host (a CPU) and XLA's sort (other backends)."""
+  """Every test on both paths: numpy on the host (a CPU) and XLA's sort (other backends),
+  each traced anew (jit's cache does not see the backend's name)."""
+  jax.clear_caches()
   if request.param == 'other':
     monkeypatch.setattr(sorting.jax, 'default_backend', lambda: 'gpu')
 
@@ -40,6 +42,14 @@ def test_both_map_over_a_batch(rows):
   np.testing.assert_array_equal(jax.vmap(sorting.sort)(batch)[1], np.sort(-rows, axis=-1))
 
 
+def _long(rows):
+  """rows tiled past sorting._LONG, one of them without zeros and one all zeros."""
+  long = np.tile(rows, (1, sorting._LONG // rows.shape[1] + 1))
+  long[0] = np.random.default_rng(3).standard_normal(long.shape[1])
+  long[4] = 0.0
+  return long
+
+
 @pytest.mark.parametrize('m_s', [300, 77])
 def test_interpolate_is_numpys_interp_between_values_placed_at_their_quantiles(m_s):
   style = np.sort(np.random.default_rng(1).standard_normal((5, m_s)), axis=-1)
@@ -58,7 +68,7 @@ def test_interpolate_is_numpys_interp_between_values_placed_at_their_quantiles(m
 @pytest.mark.parametrize('m_s', [300, 77])
 def test_matched_places_the_style_quantile_of_each_rank_where_that_rank_is(rows, m_s, long):
   if long:
-    rows = np.tile(rows, (1, sorting._LONG // rows.shape[1] + 1))
+    rows = _long(rows)
   style = np.sort(np.random.default_rng(1).standard_normal((5, m_s)), axis=-1)
   at = (np.arange(rows.shape[1]) + 0.5) / rows.shape[1]
   q = np.stack([np.interp(at, (np.arange(m_s) + 0.5) / m_s, s) for s in style])
@@ -73,6 +83,6 @@ def test_matched_places_the_style_quantile_of_each_rank_where_that_rank_is(rows,
 
 
 def test_long_rows_order_their_zeros_by_counting_as_the_short_do(rows):
-  long = np.tile(rows, (1, sorting._LONG // rows.shape[1] + 1))
+  long = _long(rows)
   order, _ = jax.jit(sorting.order_and_ranks)(long)
   np.testing.assert_array_equal(order, np.argsort(long, axis=-1, kind='stable'))
