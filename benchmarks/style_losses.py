@@ -5,7 +5,9 @@ python -m benchmarks.style_losses --height=256 [--repeats=5] [--kinds=gram,mean_
 
 Prints a Markdown table: per loss the median seconds per evaluation over
 --repeats rounds after a warm-up (compile excluded; each round evaluates
-every loss once, in turn), and its ratio to gram's; and the norm of the
+every loss once, in turn, the order reversed every other round), and the
+median over rounds of its ratio to gram's in the same round (so that the
+machine's drift between rounds cancels); and the norm of the
 style term's gradient at the content image with β = 1, with the β at which
 it equals gram's at β = 1e4 (how style.KINDS' default weights were set).
 """
@@ -54,20 +56,20 @@ def main() -> None:
   for obj in objs.values():
     _timed(obj, x)  # compile and warm up
   times = {kind: [] for kind in objs}
-  for _ in range(args.repeats):  # round robin: the machine's drift hits every loss alike
-    for kind, obj in objs.items():
-      times[kind].append(_timed(obj, x))
-  rows = [(kind, statistics.median(t)) for kind, t in times.items()]
+  for repeat in range(args.repeats):  # round robin: the machine's drift hits every loss alike
+    for kind in list(objs)[::1 if repeat % 2 == 0 else -1]:
+      times[kind].append(_timed(objs[kind], x))
+  ratios = {kind: statistics.median(a / b for a, b in zip(t, times['gram']))
+            for kind, t in times.items()}
   norms = {kind: float(jnp.linalg.norm(jax.grad(objective.loss)(x, _style_only(obj))))
            for kind, obj in objs.items()}
-  gram = dict(rows)['gram']
   print(f'{content.shape[1]}x{content.shape[0]} px, default layers, '
         f'{jax.devices()[0].device_kind}, median of {args.repeats}\n')
   print('| style loss | s per evaluation | × gram | style gradient norm at β = 1 | '
         'β matching gram at 1e4 | default β |\n| --- | ---: | ---: | ---: | ---: | ---: |')
-  for kind, seconds in rows:
+  for kind, t in times.items():
     matching = 1e4 * norms['gram'] / norms[kind]
-    print(f'| `{kind}` | {seconds:.3f} | {seconds / gram:.2f} | {norms[kind]:.4g} | '
+    print(f'| `{kind}` | {statistics.median(t):.3f} | {ratios[kind]:.2f} | {norms[kind]:.4g} | '
           f'{matching:.3g} | {style.KINDS[kind].weight:.0e} |')
 
 
