@@ -70,9 +70,9 @@ def _set_keys(keys: np.ndarray, x: np.ndarray) -> None:
   """keys' upper 32 bits := float32 x's bits in an order-preserving form, so
   that the keys order by (value, position); -0 and 0 are equal."""
   np.add(x, np.float32(0), out=keys.view(np.float32)[..., _HIGH::2])
-  bits = keys.view(np.int32)[..., _HIGH::2]
-  if (bits < 0).any():
-    bits ^= (bits >> 31) & np.int32(0x7FFFFFFF)  # negative floats: reverse their order
+  if np.signbit(x).any():  # negative floats: reverse their order
+    bits = keys.view(np.int32)[..., _HIGH::2]
+    bits ^= (bits >> 31) & np.int32(0x7FFFFFFF)
 
 
 def _each_sorted(rows: np.ndarray) -> Iterator[tuple[np.ndarray, int, np.ndarray | None]]:
