@@ -6,9 +6,9 @@ one VGG layer at 256x341 px: 2.2 s against 0.08 s). On a CPU, `sort`,
 `order_and_ranks` and `matched` therefore run on the host with numpy,
 through `jax.pure_callback`, rows split over threads; an order sorts packed
 64-bit keys (the float's order-preserving bits above the position), and in
-long rows places the zeros (about half of a ReLU's outputs, all tied) by
-counting instead of sorting them. Other backends sort with XLA. Both order
-equal values by position.
+long rows leaves the zeros (about half of a ReLU's outputs, all tied) out
+of the sort, placing them in position order by their mask. Other backends
+sort with XLA. Both order equal values by position.
 """
 from collections.abc import Callable, Iterator
 import concurrent.futures

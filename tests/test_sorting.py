@@ -82,7 +82,7 @@ def test_matched_places_the_style_quantile_of_each_rank_where_that_rank_is(rows,
   check(jax.jit(sorting.matched, static_argnums=2)(rows.T, shuffled, False), want.T)
 
 
-def test_long_rows_order_their_zeros_by_counting_as_the_short_do(rows):
+def test_long_rows_sorted_without_their_zeros_order_as_the_short_do(rows):
   long = _long(rows)
   order, _ = jax.jit(sorting.order_and_ranks)(long)
   np.testing.assert_array_equal(order, np.argsort(long, axis=-1, kind='stable'))
