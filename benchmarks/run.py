@@ -2,8 +2,8 @@
 the same objective and against pastiche, on CPU.
 
 python -m benchmarks.run --out=DIR [--sizes=128,256,384] [--steps=50] [--repeats=2]
-    [--impls=jaxstyle,jaxstyle_defaults,jaxstyle_zoom,jaxstyle_direct,jaxstyle_nols,jaxstyle_warm,
-             jaxstyle_optax,torch,pastiche]
+    [--impls=jaxstyle,jaxstyle_defaults,jaxstyle_hugepages,jaxstyle_zoom,jaxstyle_direct,
+             jaxstyle_nols,jaxstyle_warm,jaxstyle_optax,torch,pastiche]
 
 Every implementation runs as its own process (A B C D E, repeated), timed from
 process start. Writes DIR/results.json, DIR/results.md and DIR/loss_H.png.
@@ -36,10 +36,14 @@ STYLE_LAYERS = ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1',
 DEEPEST = 'block5_conv2'
 CLOCK_GHZ = 2.5
 AGREE_RTOL = 1e-3
-IMPLS = ('jaxstyle', 'jaxstyle_defaults', 'jaxstyle_zoom', 'jaxstyle_direct', 'jaxstyle_nols', 'jaxstyle_warm',
-         'jaxstyle_optax', 'torch', 'pastiche')
+IMPLS = ('jaxstyle', 'jaxstyle_defaults', 'jaxstyle_hugepages', 'jaxstyle_zoom', 'jaxstyle_direct',
+         'jaxstyle_nols', 'jaxstyle_warm', 'jaxstyle_optax', 'torch', 'pastiche')
+# glibc's malloc asks for transparent huge pages for the blocks it maps (glibc 2.35+)
+HUGE_PAGES = {'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=1'}
 LABELS = {'jaxstyle': 'jaxstyle (jaxopt L-BFGS)',
           'jaxstyle_defaults': 'jaxstyle (jaxopt L-BFGS), command-line defaults',
+          'jaxstyle_hugepages': 'jaxstyle (jaxopt L-BFGS), command-line defaults, '
+                                'GLIBC_TUNABLES=glibc.malloc.hugetlb=1',
           'jaxstyle_zoom': "jaxstyle (jaxopt L-BFGS, jaxopt's zoom line search)",
           'jaxstyle_direct': 'jaxstyle (jaxopt L-BFGS), direct convolutions (no Winograd)',
           'jaxstyle_nols': 'jaxstyle (jaxopt L-BFGS, no line search)',
@@ -153,12 +157,14 @@ def evaluations(checkpoint: pathlib.Path, counters: dict[str, int], linesearch: 
 def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps: int,
                  optimizer: str, workdir: pathlib.Path, counters: dict[str, int],
                  *flags: str, warm: bool = False, log_every: int = 1,
-                 defaults: bool = False) -> dict[str, Any]:
+                 defaults: bool = False, environment: dict[str, str] | None = None
+                 ) -> dict[str, Any]:
   """One CLI run, timed from process start, logging every `log_every` steps
   without gradient norms, images or events; with `defaults`, the command
   line's defaults instead. Each run has a compilation cache of its own
   (XDG_CACHE_HOME in `workdir`), so it starts cold, as a user's first run
-  does; `warm` runs the same command once before, untimed, to fill it."""
+  does; `warm` runs the same command once before, untimed, to fill it.
+  `environment`: variables set for the run besides."""
   shutil.rmtree(workdir, ignore_errors=True)
   run_dir = workdir / 'run'
   quiet = [f'--config.optimizer={optimizer}', f'--config.log_every={log_every}',
@@ -168,7 +174,7 @@ def run_jaxstyle(content: pathlib.Path, style: pathlib.Path, height: int, steps:
          f'--config.content={content}', f'--config.style={style}',
          f'--config.height={height}', f'--config.steps={steps}',
          *([] if defaults else quiet), *flags, f'--workdir={run_dir}']
-  env = {**os.environ, 'XDG_CACHE_HOME': str(workdir / 'cache')}
+  env = {**os.environ, **(environment or {}), 'XDG_CACHE_HOME': str(workdir / 'cache')}
   if warm:
     run_process(cmd, workdir.with_suffix('.cold.log'), env=env)
     shutil.rmtree(run_dir)
@@ -360,6 +366,9 @@ def main() -> None:
         'jaxstyle_defaults': lambda rep: run_jaxstyle(
             content, style, height, args.steps, 'lbfgs', work / f'defaults_r{rep}', counters,
             defaults=True),
+        'jaxstyle_hugepages': lambda rep: run_jaxstyle(
+            content, style, height, args.steps, 'lbfgs', work / f'hugepages_r{rep}', counters,
+            defaults=True, environment=HUGE_PAGES),
         'jaxstyle_direct': lambda rep: run_jaxstyle(
             content, style, height, args.steps, 'lbfgs', work / f'direct_r{rep}', counters,
             '--config.conv_algorithm=direct'),
