@@ -49,11 +49,12 @@ def directions(key: jax.Array, channels: int, count: int) -> jax.Array:
 
 
 def sliced_target(features: jax.Array) -> jax.Array:
-  return losses.positions(features)
+  """The style's features as rows, (C, M_s): their projections need no transpose."""
+  return losses.positions(features).T
 
 
 def sliced_distance(features, target, mask, key, normalization, image_hw, projections=None):
   del normalization, image_hw
   f = losses.positions(features)
   d = directions(key, f.shape[1], projections or f.shape[1])
-  return _quantile_distance(f @ d, mask, d.T @ target.T, style_sorted=False)
+  return _quantile_distance(f @ d, mask, d.T @ target, style_sorted=False)
