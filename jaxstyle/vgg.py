@@ -245,9 +245,10 @@ class VGG19(nn.Module):
 
     valid: where x is a window of a larger image, the image's (top, left,
     height, width) in x's pixels (ints, may be traced; top and left multiples
-    of 2^k for the deepest layer's k): each convolution's input is zeroed
-    outside the image (windows.inside), so every position whose receptive field
-    lies in x has the features it has in the whole image.
+    of 2^k for the deepest layer's k): x and each layer's output (in the
+    ReLU's pass) are zeroed outside the image (windows.inside), so every
+    convolution's input is zero there and every position whose receptive
+    field lies in x has the features it has in the whole image.
     halo: where only the features of x's centre are needed (a tile, `halo`
     px from each edge, a multiple of the deepest layer's 2^k): each
     convolution computes only the positions that the layers after it need,
@@ -265,19 +266,27 @@ class VGG19(nn.Module):
     out = {}
     level = 0
     reach = halo  # positions of x beyond the centre on each side, at x's level
+
+    def zero_outside(x: jax.Array) -> jax.Array:
+      """x with its positions outside the image zeroed, where x is a window."""
+      if valid is None:
+        return x
+      shift = halo - reach * 2**level  # x's first pixel in the window
+      shifted = (valid[0] - shift, valid[1] - shift, valid[2], valid[3])
+      return jnp.where(windows.inside(shifted, x.shape[1:3], level)[None, :, :, None], x, 0)
+
+    x = zero_outside(x)
     for i, name in enumerate(names):
       if i and block(name) != block(names[i - 1]):
         if needed:
           x, reach = windows.cropped(x, reach, 2 * (needed[i] + 1)), 2 * (needed[i] + 1)
         x = pool2x2(checkpoint_name(x, BLOCK_OUTPUT), self.pooling)
         level, reach = level + 1, reach // 2
+        x = zero_outside(x)  # a pooling over the image's odd last row or column
       if needed:
         x, reach = windows.cropped(x, reach, needed[i] + 1), needed[i] + 1
-      if valid is not None:
-        shift = halo - reach * 2**level  # x's first pixel in the window
-        shifted = (valid[0] - shift, valid[1] - shift, valid[2], valid[3])
-        x = jnp.where(windows.inside(shifted, x.shape[1:3], level)[None, :, :, None], x, 0)
-      x = nn.relu(Conv3x3(weights.LAYERS[i][2], self.precision, self.dtype, name=name)(x))
+      x = zero_outside(nn.relu(Conv3x3(weights.LAYERS[i][2], self.precision, self.dtype,
+                                       name=name)(x)))
       if name in layers:
         out[name] = (windows.cropped(x, reach, border[name]) if needed else x).astype(jnp.float32)
     return out
