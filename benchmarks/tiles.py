@@ -1,7 +1,7 @@
 """The objective tile by tile (config.tile) against the whole image at once:
 time per evaluation and peak memory, with the memory model's estimate.
 
-python -m benchmarks.tiles evals --height=1024 --tiles=0,256,512 [--evals=3]
+python -m benchmarks.tiles evals --height=1024 --tiles=0,256,512 [--evals=3] [--rounds=1]
 python -m benchmarks.tiles main --height=4096 --tile=512 [--steps=3] [--out=DIR]
 
 `evals`: for each tile (0: untiled), a process of its own compiles
@@ -10,7 +10,11 @@ Night, `../shared/images/`, width by the content's aspect) and times
 --evals evaluations after a warm-up: the median seconds per evaluation, per
 megapixel, the process's peak resident memory (getrusage ru_maxrss, which
 the compile counts too) and memory.estimate for a value and gradient
-(history_size 0), as a markdown table and one JSON line.
+(history_size 0), as a markdown table and one JSON line. With --rounds, each
+tile runs that many processes, the order reversed every other round: medians
+over them, and "× untiled" the median of each round's ratio to the untiled
+time (this machine's speed drifts more between minutes than the tiles
+differ from each other).
 
 `main`: `python -m jaxstyle.main` with configs/default.py at that height and
 tile, --steps jaxopt L-BFGS steps with no line search (one evaluation a
@@ -73,23 +77,44 @@ def child(height: int, tile: int, evals: int) -> dict[str, Any]:
           'estimate_bytes': _estimate(config, h, w, tile, history_size=0)}
 
 
-def evals(height: int, tiles: list[int], count: int) -> list[dict[str, Any]]:
-  rows = []
-  print('| size | tile | first call s | s / evaluation | s / evaluation / Mpx | '
-        'peak RSS GiB | estimate GiB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+def _child_row(height: int, tile: int, count: int) -> dict[str, Any] | None:
+  out = subprocess.run([sys.executable, '-m', 'benchmarks.tiles', 'child', f'--height={height}',
+                        f'--tile={tile}', f'--evals={count}'],
+                       cwd=bench.REPO, capture_output=True, text=True, check=False)
+  if out.returncode:
+    print(f'| tile {tile} | failed: {out.stderr.strip().splitlines()[-1]} |', flush=True)
+    return None
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def evals(height: int, tiles: list[int], count: int, rounds: int) -> list[dict[str, Any]]:
+  """Each tile's child `rounds` times, the tiles' order reversed every other
+  round; medians over the rounds, and the median of each round's ratio to
+  the untiled evaluation's time (where tile 0 is among them)."""
+  runs: dict[int, list[dict[str, Any]]] = {tile: [] for tile in tiles}
+  for r in range(rounds):
+    for tile in tiles if r % 2 == 0 else tiles[::-1]:
+      row = _child_row(height, tile, count)
+      if row:
+        runs[tile].append(row)
+  print('| size | tile | first call s | s / evaluation | s / evaluation / Mpx | × untiled | '
+        'peak RSS GiB | estimate GiB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
         flush=True)
-  for tile in tiles:
-    out = subprocess.run([sys.executable, '-m', 'benchmarks.tiles', 'child',
-                          f'--height={height}', f'--tile={tile}', f'--evals={count}'],
-                         cwd=bench.REPO, capture_output=True, text=True, check=False)
-    if out.returncode:
-      print(f'| tile {tile} | failed: {out.stderr.strip().splitlines()[-1]} |', flush=True)
+  rows = []
+  for tile, each in runs.items():
+    if not each:
       continue
-    row = json.loads(out.stdout.strip().splitlines()[-1])
-    rows.append(row)
+    row = {**each[0], 'first_s': statistics.median(r['first_s'] for r in each),
+           'eval_s': statistics.median(r['eval_s'] for r in each),
+           'peak_rss_bytes': max(r['peak_rss_bytes'] for r in each), 'rounds': len(each)}
+    untiled = runs.get(0, [])
+    ratio = (statistics.median(a['eval_s'] / b['eval_s'] for a, b in zip(each, untiled))
+             if untiled else None)
+    rows.append({**row, 'x_untiled': ratio})
     mpx = row['height'] * row['width'] / 1e6
     print(f"| {row['width']}x{row['height']} | {tile or 'untiled'} | {row['first_s']:.1f} | "
           f"{row['eval_s']:.2f} | {row['eval_s'] / mpx:.2f} | "
+          f"{'—' if ratio is None else f'{ratio:.2f}'} | "
           f"{row['peak_rss_bytes'] / GIB:.2f} | {row['estimate_bytes'] / GIB:.2f} |", flush=True)
   return rows
 
@@ -136,13 +161,16 @@ def main() -> None:
   parser.add_argument('--tiles', default='0,512', help='evals: comma-separated tiles, 0 untiled')
   parser.add_argument('--tile', type=int, default=512, help='main and child: the tile, 0 untiled')
   parser.add_argument('--evals', type=int, default=3, help='evaluations timed after a warm-up')
+  parser.add_argument('--rounds', type=int, default=1,
+                      help='evals: processes per tile, alternated; medians over them')
   parser.add_argument('--steps', type=int, default=3, help='main: L-BFGS steps, at least 2')
   parser.add_argument('--out', type=pathlib.Path, default=None, help='main: its workdir')
   args = parser.parse_args()
   if args.mode == 'child':
     print(json.dumps(child(args.height, args.tile, args.evals)))
   elif args.mode == 'evals':
-    print(json.dumps(evals(args.height, [int(t) for t in args.tiles.split(',')], args.evals)))
+    print(json.dumps(evals(args.height, [int(t) for t in args.tiles.split(',')], args.evals,
+                           args.rounds)))
   else:
     if args.steps < 2:
       parser.error('--steps: at least 2, to time an evaluation after the first step')
