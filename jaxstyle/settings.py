@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxstyle import checks, image, losses, style, vgg
+from jaxstyle import checks, image, losses, pooling, style, vgg
 from jaxstyle.errors import InputError
 
 # The terms every objective reports; `objective.terms` adds 'style/<layer>' and extra terms.
@@ -108,7 +108,7 @@ def check(settings: Mapping[str, Any], n_styles: int = 1,
   if s['style_masks'] is not None and not style.KINDS[s['style_loss']].masks:
     checks.fail('style_masks', f"style_loss {s['style_loss']!r} has no masked form (a "
                 'patch matches the whole style image); leave style_masks unset')
-  checks.choice('pooling', s['pooling'], vgg.POOLINGS)
+  checks.choice('pooling', s['pooling'], pooling.KINDS)
   checks.choice('preprocessing', s['preprocessing'], image.PREPROCESSINGS)
   checks.choice('precision', s['precision'], PRECISIONS)
   checks.choice('conv_algorithm', s['conv_algorithm'], CONV_ALGORITHMS)

@@ -16,11 +16,10 @@ import jax.numpy as jnp
 from jax.ad_checkpoint import checkpoint_name
 import numpy as np
 
-from jaxstyle import weights, windows, winograd
+from jaxstyle import pooling, weights, windows, winograd
 from jaxstyle.errors import InputError
 
 LAYER_NAMES: tuple[str, ...] = tuple(name for name, _, _ in weights.LAYERS)
-POOLINGS = ('max', 'avg')
 # Name of each block's last activation: what jax.checkpoint keeps under remat.
 BLOCK_OUTPUT = 'vgg_block_output'
 # Variable collection of the kernels the input gradient convolves with.
@@ -48,42 +47,6 @@ def downsampling(layer: str) -> int:
   """How many 2x poolings lie before `layer`: 2**n is its stride in pixels."""
   names = LAYER_NAMES[:LAYER_NAMES.index(layer) + 1]
   return len({block(n) for n in names}) - 1
-
-
-def check_pooling(kind: str) -> None:
-  if kind not in POOLINGS:
-    raise InputError(f'pooling must be one of {POOLINGS}, got {kind!r}')
-
-
-@jax.custom_jvp
-def _max_of_windows(windows: jax.Array) -> jax.Array:
-  return windows.max(axis=(2, 4))
-
-
-@_max_of_windows.defjvp
-def _max_of_windows_jvp(primals, tangents):
-  """The tangent of each window's first maximum in row-major order, torch's
-  and cuDNN's choice: one select per window element, where JAX's rule for
-  max (ties share) also counts the ties and divides."""
-  (windows,), (tangent,) = primals, tangents
-  top = windows.max(axis=(2, 4))
-  out = tangent[:, :, 1, :, 1]
-  for i, j in ((1, 0), (0, 1), (0, 0)):
-    out = jnp.where(windows[:, :, i, :, j] == top, tangent[:, :, i, :, j], out)
-  return top, out
-
-
-def pool2x2(x: jax.Array, kind: str) -> jax.Array:
-  """2x2 stride-2 max or average pooling of NHWC x; an odd last row or column is dropped.
-
-  A reshape and a reduction rather than reduce_window, whose max gradient
-  (select-and-scatter) is slower on XLA:CPU (docs/performance.md).
-  Of tied maxima the first, row by row, takes the gradient.
-  """
-  check_pooling(kind)
-  n, h, w, c = x.shape
-  windows = x[:, :h - h % 2, :w - w % 2].reshape(n, h // 2, 2, w // 2, 2, c)
-  return _max_of_windows(windows) if kind == 'max' else windows.mean(axis=(2, 4))
 
 
 def flip(kernel: jax.Array | np.ndarray) -> jax.Array | np.ndarray:
@@ -256,7 +219,7 @@ class VGG19(nn.Module):
     (default 0) more on each side.
     """
     assert x.ndim == 4 and x.shape[-1] == 3, f'expected NHWC BGR, got {x.shape}'
-    check_pooling(self.pooling)
+    pooling.check(self.pooling)
     check_layers(layers)
     if not layers:
       return {}
@@ -280,7 +243,7 @@ class VGG19(nn.Module):
       if i and block(name) != block(names[i - 1]):
         if needed:
           x, reach = windows.cropped(x, reach, 2 * (needed[i] + 1)), 2 * (needed[i] + 1)
-        x = pool2x2(checkpoint_name(x, BLOCK_OUTPUT), self.pooling)
+        x = pooling.pool2x2(checkpoint_name(x, BLOCK_OUTPUT), self.pooling)
         level, reach = level + 1, reach // 2
         x = zero_outside(x)  # a pooling over the image's odd last row or column
       if needed:

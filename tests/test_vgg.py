@@ -51,25 +51,6 @@ def test_avg_and_max_pooling_differ_after_the_first_block(random_variables):
   assert not np.allclose(a['block2_conv1'], m['block2_conv1'])
 
 
-def test_pool2x2_known_answer_drops_odd_edge_and_routes_max_gradient():
-  x = jnp.arange(15.0).reshape(1, 3, 5, 1)  # rows 0..4, 5..9, 10..14
-  np.testing.assert_array_equal(vgg.pool2x2(x, 'max')[0, ..., 0], [[6.0, 8.0]])
-  np.testing.assert_array_equal(vgg.pool2x2(x, 'avg')[0, ..., 0], [[3.0, 5.0]])
-  grad = jax.grad(lambda x: jnp.sum(vgg.pool2x2(x, 'max')))(x)[0, ..., 0]
-  want = np.zeros((3, 5))
-  want[1, 1] = want[1, 3] = 1.0
-  np.testing.assert_array_equal(grad, want)
-  with pytest.raises(InputError, match="pooling must be one of .*got 'sum'"):
-    vgg.pool2x2(x, 'sum')
-
-
-def test_max_pool_gradient_goes_to_the_first_of_tied_maxima():
-  x = jnp.array([[1.0, 5.0, 2.0, 2.0], [5.0, 0.0, 2.0, 2.0]]).reshape(1, 2, 4, 1)
-  np.testing.assert_array_equal(vgg.pool2x2(x, 'max')[0, ..., 0], [[5.0, 2.0]])
-  grad = jax.grad(lambda x: jnp.sum(vgg.pool2x2(x, 'max') * jnp.array([1.0, 3.0])[:, None]))(x)
-  np.testing.assert_array_equal(grad[0, ..., 0], [[0.0, 1.0, 3.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
-
-
 def test_unknown_layer_names_the_valid_ones(random_variables):
   with pytest.raises(InputError, match='block6_conv1.*valid names: block1_conv1'):
     vgg.VGG19().apply(random_variables, jnp.zeros((1, 16, 16, 3)), layers=('block6_conv1',))
