@@ -168,16 +168,21 @@ def test_real_weights_carry_flipped_kernels():
 
 
 def test_a_window_with_valid_has_the_whole_images_features_inside(random_variables):
-  """A window reaching 8 px past the image's top and left edges, zero there:
-  with `valid`, its positions whose fields lie in the window are the whole
-  image's; without, the bias and ReLU of the layers make the outside nonzero."""
+  """A window reaching 8 px past the image's top and left edges: with
+  `valid`, its positions whose fields lie in the window are the whole
+  image's, whatever the window holds outside the image; without, even zero
+  there, the bias and ReLU of the layers make the outside nonzero."""
   variables = {'params': {name: {**p, 'bias': p['bias'] + 1.0}
                           for name, p in random_variables['params'].items()}}
-  x = jnp.asarray(np.random.default_rng(0).normal(0, 50, (1, 21, 19, 3)), jnp.float32)
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(0, 50, (1, 21, 19, 3)), jnp.float32)
   window = jnp.pad(x[:, :12, :12], ((0, 0), (8, 0), (8, 0), (0, 0)))  # image px 0..11
+  outside = jnp.asarray(rng.normal(0, 50, window.shape), jnp.float32)
+  junk = jnp.where((jnp.arange(20) >= 8)[:, None, None] & (jnp.arange(20) >= 8)[None, :, None],
+                   window, outside)
   layers = ('block1_conv2', 'block2_conv1')  # fields reach 2 px, and 4 before and 5 after
   apply = lambda x, **valid: vgg.VGG19().apply(variables, x, layers=layers, **valid)
-  whole, valid, cut = apply(x), apply(window, valid=(8, 8, 21, 19)), apply(window)
+  whole, valid, cut = apply(x), apply(junk, valid=(8, 8, 21, 19)), apply(window)
   np.testing.assert_allclose(valid['block1_conv2'][:, 8:18, 8:18],
                              whole['block1_conv2'][:, :10, :10], rtol=1e-5, atol=1e-4)
   np.testing.assert_allclose(valid['block2_conv1'][:, 4:7, 4:7],
