@@ -1,12 +1,13 @@
 """The objective tile by tile (config.tile) against the whole image at once:
 time per evaluation and peak memory, with the memory model's estimate.
 
-python -m benchmarks.tiles evals --height=1024 --tiles=0,256,512 [--evals=3] [--rounds=1]
+python -m benchmarks.tiles evals --height=1024 --tiles=0,256,512,512/remat [--evals=3] [--rounds=1]
 python -m benchmarks.tiles main --height=4096 --tile=512 [--steps=3] [--out=DIR]
 
 `evals`: for each tile (0: untiled), a process of its own compiles
 objective.value_and_grad for the default config (Tübingen and The Starry
-Night, `../shared/images/`, width by the content's aspect) and times
+Night, `../shared/images/`, width by the content's aspect; a tile N/remat
+or N/keep with config.tile_remat True or False, else 'auto') and times
 --evals evaluations after a warm-up: the median seconds per evaluation, per
 megapixel, the process's peak resident memory (getrusage ru_maxrss, which
 the compile counts too) and memory.estimate for a value and gradient
@@ -52,13 +53,14 @@ def _estimate(config: Any, height: int, width: int, tile: int, history_size: int
                          **memory.of_spec(spec))
 
 
-def child(height: int, tile: int, evals: int) -> dict[str, Any]:
+def child(height: int, tile: int, evals: int, tile_remat: bool | str) -> dict[str, Any]:
   """Times value_and_grad at `height` tiled with `tile` in this process."""
   import jax  # pylint: disable=g-import-not-at-top
   from configs import default  # pylint: disable=g-import-not-at-top
-  from jaxstyle import image, objective, vgg  # pylint: disable=g-import-not-at-top
+  from jaxstyle import image, objective, tiling, vgg  # pylint: disable=g-import-not-at-top
   from jaxstyle.app import config as config_lib  # pylint: disable=g-import-not-at-top
   config = default.get_config()
+  config.tile_remat = tile_remat
   content, style = _images(height)
   obj = config_lib.make_objective(config, content, style, vgg.load_variables(), tile)
   x = image.preprocess(content)
@@ -71,15 +73,20 @@ def child(height: int, tile: int, evals: int) -> dict[str, Any]:
     jax.block_until_ready(objective.value_and_grad(x, obj))
     walls.append(time.perf_counter() - began)
   h, w = content.shape[:2]
-  return {'height': h, 'width': w, 'tile': tile, 'first_s': first,
+  kept = bool(tile) and tiling.keeps_of((h, w), obj.spec)
+  return {'height': h, 'width': w, 'tile': tile, 'kept': kept, 'first_s': first,
           'eval_s': statistics.median(walls),
           'peak_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
           'estimate_bytes': _estimate(config, h, w, tile, history_size=0)}
 
 
-def _child_row(height: int, tile: int, count: int) -> dict[str, Any] | None:
+_REMAT = {'': 'auto', 'remat': 'true', 'keep': 'false'}  # a tile's suffix: config.tile_remat
+
+
+def _child_row(height: int, tile: str, count: int) -> dict[str, Any] | None:
+  size, _, mode = tile.partition('/')
   out = subprocess.run([sys.executable, '-m', 'benchmarks.tiles', 'child', f'--height={height}',
-                        f'--tile={tile}', f'--evals={count}'],
+                        f'--tile={size}', f'--evals={count}', f'--tile_remat={_REMAT[mode]}'],
                        cwd=bench.REPO, capture_output=True, text=True, check=False)
   if out.returncode:
     print(f'| tile {tile} | failed: {out.stderr.strip().splitlines()[-1]} |', flush=True)
@@ -87,19 +94,19 @@ def _child_row(height: int, tile: int, count: int) -> dict[str, Any] | None:
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def evals(height: int, tiles: list[int], count: int, rounds: int) -> list[dict[str, Any]]:
+def evals(height: int, tiles: list[str], count: int, rounds: int) -> list[dict[str, Any]]:
   """Each tile's child `rounds` times, the tiles' order reversed every other
   round; medians over the rounds, and the median of each round's ratio to
   the untiled evaluation's time (where tile 0 is among them)."""
-  runs: dict[int, list[dict[str, Any]]] = {tile: [] for tile in tiles}
+  runs: dict[str, list[dict[str, Any]]] = {tile: [] for tile in tiles}
   for r in range(rounds):
     for tile in tiles if r % 2 == 0 else tiles[::-1]:
       row = _child_row(height, tile, count)
       if row:
         runs[tile].append(row)
-  print('| size | tile | first call s | s / evaluation | s / evaluation / Mpx | × untiled | '
-        'peak RSS GiB | estimate GiB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-        flush=True)
+  print('| size | tile | backward | first call s | s / evaluation | s / evaluation / Mpx | '
+        '× untiled | peak RSS GiB | estimate GiB |\n'
+        '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |', flush=True)
   rows = []
   for tile, each in runs.items():
     if not each:
@@ -107,12 +114,14 @@ def evals(height: int, tiles: list[int], count: int, rounds: int) -> list[dict[s
     row = {**each[0], 'first_s': statistics.median(r['first_s'] for r in each),
            'eval_s': statistics.median(r['eval_s'] for r in each),
            'peak_rss_bytes': max(r['peak_rss_bytes'] for r in each), 'rounds': len(each)}
-    untiled = runs.get(0, [])
+    untiled = runs.get('0', [])
     ratio = (statistics.median(a['eval_s'] / b['eval_s'] for a, b in zip(each, untiled))
              if untiled else None)
     rows.append({**row, 'x_untiled': ratio})
     mpx = row['height'] * row['width'] / 1e6
-    print(f"| {row['width']}x{row['height']} | {tile or 'untiled'} | {row['first_s']:.1f} | "
+    backward = 'kept' if row['kept'] else 'recomputed' if row['tile'] else '—'
+    print(f"| {row['width']}x{row['height']} | {row['tile'] or 'untiled'} | {backward} | "
+          f"{row['first_s']:.1f} | "
           f"{row['eval_s']:.2f} | {row['eval_s'] / mpx:.2f} | "
           f"{'—' if ratio is None else f'{ratio:.2f}'} | "
           f"{row['peak_rss_bytes'] / GIB:.2f} | {row['estimate_bytes'] / GIB:.2f} |", flush=True)
@@ -158,7 +167,10 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('mode', choices=('evals', 'main', 'child'))
   parser.add_argument('--height', type=int, required=True)
-  parser.add_argument('--tiles', default='0,512', help='evals: comma-separated tiles, 0 untiled')
+  parser.add_argument('--tiles', default='0,512',
+                      help='evals: comma-separated tiles, 0 untiled, N/remat or N/keep')
+  parser.add_argument('--tile_remat', default='auto', choices=('auto', 'true', 'false'),
+                      help='child: config.tile_remat')
   parser.add_argument('--tile', type=int, default=512, help='main and child: the tile, 0 untiled')
   parser.add_argument('--evals', type=int, default=3, help='evaluations timed after a warm-up')
   parser.add_argument('--rounds', type=int, default=1,
@@ -167,10 +179,10 @@ def main() -> None:
   parser.add_argument('--out', type=pathlib.Path, default=None, help='main: its workdir')
   args = parser.parse_args()
   if args.mode == 'child':
-    print(json.dumps(child(args.height, args.tile, args.evals)))
+    remat = {'auto': 'auto', 'true': True, 'false': False}[args.tile_remat]
+    print(json.dumps(child(args.height, args.tile, args.evals, remat)))
   elif args.mode == 'evals':
-    print(json.dumps(evals(args.height, [int(t) for t in args.tiles.split(',')], args.evals,
-                           args.rounds)))
+    print(json.dumps(evals(args.height, args.tiles.split(','), args.evals, args.rounds)))
   else:
     if args.steps < 2:
       parser.error('--steps: at least 2, to time an evaluation after the first step')

@@ -66,6 +66,10 @@ def get_config() -> ml_collections.ConfigDict:
   # Loss and gradient computed exactly tile by tile (px), in memory set by the tile:
   # 'auto' tiles only an image too large for the device's free memory; 0: never.
   config.tile = ml_collections.FieldReference('auto', field_type=object)
+  # Tiled, the backward pass recomputes each tile's forward pass (True), or the forward
+  # pass keeps its ReLU masks and features (False: faster, memory grows with the image);
+  # 'auto': kept where they take at most twice a tile window's activations.
+  config.tile_remat = ml_collections.FieldReference('auto', field_type=object)
   # The final image's file type, with the content's ICC profile and DPI: 'png', 'jpg'
   # or 'tif' ('jpeg', 'tiff'): final.<output_format>, contents/ and frames/ likewise.
   config.output_format = 'png'

@@ -242,11 +242,12 @@ def make(content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], *,
   content_weight, style_weight, style_layer_weights, tv_weight, tv_power,
   normalization, pooling, preprocessing, precision, conv_algorithm, remat,
   normalize_gradients, style_blend_weights, style_masks, extra_terms,
-  extra_layers, tile). Content features, every style image's Grams and the masks at
+  extra_layers, tile, tile_remat). Content features, every style image's Grams and the masks at
   every style layer are computed here, once. tile: px, the loss and gradient
   computed exactly tile by tile (jaxstyle.tiles), in memory set by the tile;
   0 or 'auto' (the default, which the command line resolves by the device's
-  free memory): the whole image at once.
+  free memory): the whole image at once. tile_remat: tiled, whether the
+  backward pass recomputes each tile's forward pass (tiling.keeps).
 
   Raises:
     InputError: an unknown keyword, a bad value (one line naming it), or an

@@ -31,6 +31,33 @@ def _max_of_windows_jvp(primals, tangents):
   return top, out
 
 
+def _windows(x: jax.Array) -> jax.Array:
+  """NHWC x -> (N, H/2, 2, W/2, 2, C), its 2x2 windows; an odd last row or column dropped."""
+  n, h, w, c = x.shape
+  return x[:, :h - h % 2, :w - w % 2].reshape(n, h // 2, 2, w // 2, 2, c)
+
+
+def choices(x: jax.Array) -> jax.Array:
+  """(N, H/2, W/2, C) uint8: which element of each 2x2 window of NHWC x
+  (row-major, 0..3) max pooling takes, the first of tied maxima."""
+  windows = _windows(x)
+  top = windows.max(axis=(2, 4))
+  out = jnp.full(top.shape, 3, jnp.uint8)
+  for k in (2, 1, 0):
+    out = jnp.where(windows[:, :, k // 2, :, k % 2] == top, jnp.uint8(k), out)
+  return out
+
+
+def pick(x: jax.Array, choice: jax.Array) -> jax.Array:
+  """Max pooling of NHWC x with its windows' choices given (`choices`):
+  linear in x, so its gradient needs only `choice`."""
+  windows = _windows(x)
+  out = windows[:, :, 1, :, 1]
+  for k in (2, 1, 0):
+    out = jnp.where(choice == k, windows[:, :, k // 2, :, k % 2], out)
+  return out
+
+
 def pool2x2(x: jax.Array, kind: str) -> jax.Array:
   """2x2 stride-2 max or average pooling of NHWC x; an odd last row or column is dropped.
 
@@ -39,6 +66,5 @@ def pool2x2(x: jax.Array, kind: str) -> jax.Array:
   Of tied maxima the first, row by row, takes the gradient.
   """
   check(kind)
-  n, h, w, c = x.shape
-  windows = x[:, :h - h % 2, :w - w % 2].reshape(n, h // 2, 2, w // 2, 2, c)
+  windows = _windows(x)
   return _max_of_windows(windows) if kind == 'max' else windows.mean(axis=(2, 4))

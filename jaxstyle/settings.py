@@ -1,7 +1,7 @@
 """An objective's settings, the keywords of `objective.make`: defaults and checks.
 
 configs/default.py sets the command line's `loss.*`, `pooling`, `preprocessing`, `precision`,
-`conv_algorithm`, `remat`, `style_blend_weights` and `tile` to these defaults.
+`conv_algorithm`, `remat`, `style_blend_weights`, `tile` and `tile_remat` to these defaults.
 """
 import math
 from collections.abc import Mapping
@@ -43,6 +43,11 @@ DEFAULTS: dict[str, Any] = dict(
     # px: the loss and gradient computed tile by tile (jaxstyle.tiles), in memory
     # set by the tile; 0 or 'auto': the whole image at once
     tile='auto',
+    # recompute each tile's forward pass in its backward pass (memory set by
+    # the tile alone); False: keep its ReLU masks and features instead (no
+    # second forward pass); 'auto': keep them where they take at most twice
+    # one window's activations (tiling.keeps)
+    tile_remat='auto',
 )
 
 
@@ -116,6 +121,8 @@ def check(settings: Mapping[str, Any], n_styles: int = 1,
     checks.fail('conv_algorithm', "'winograd' needs float32 convolutions; got precision 'bf16'")
   for name in ('remat', 'normalize_gradients'):
     checks.flag(name, s[name])
+  if s['tile_remat'] != 'auto':
+    checks.flag('tile_remat', s['tile_remat'])
   blend = s['style_blend_weights']
   if blend is not None:
     checks.per_item('style_blend_weights', blend, n_styles)

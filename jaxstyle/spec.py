@@ -37,6 +37,7 @@ class Spec:
   extra_layers: tuple[str, ...] = ()  # computed for the extra terms only
   extra_terms: tuple[tuple[str, TermFn], ...] = ()  # (name, fn), in report order
   tile: int = 0  # px: the loss and gradient computed tile by tile (jaxstyle.tiles); 0: at once
+  tile_remat: bool | str = 'auto'  # tiling.keeps: the backward pass recomputes each tile's forward
 
   @property
   def min_side(self) -> int:
@@ -65,16 +66,23 @@ class Spec:
     return tuple(dict.fromkeys(self.content_layers + self.style_layers + self.extra_layers))
 
   def features(self, variables: Any, x: jax.Array, valid: windows.Valid | None = None,
-               halo: int = 0, border: Mapping[str, int] | None = None) -> dict[str, jax.Array]:
+               halo: int = 0, border: Mapping[str, int] | None = None,
+               masks: Mapping[str, jax.Array] | None = None,
+               keep_masks: bool = False) -> Any:
     """VGG activations at self.layers of x, 'caffe' input, which the network
     sees as `preprocessing` makes it; under remat only block outputs are kept.
-    valid, halo, border: x a window of an image, only its centre needed
-    (vgg.VGG19's)."""
+    valid, halo, border, masks: x a window of an image, only its centre
+    needed; the ReLUs' and poolings' masks given (vgg.VGG19's). keep_masks:
+    (activations, the masks of this call)."""
     if self.preprocessing != 'caffe':
       x = x + jnp.asarray(image.offset(self.preprocessing))
+    if keep_masks:
+      out, kept = self.model.apply(variables, x, layers=self.layers, valid=valid, halo=halo,
+                                   border=border, mutable=[vgg.MASKS])
+      return out, kept[vgg.MASKS]
     apply = lambda v, x: self.model.apply(v, x, layers=self.layers, valid=valid, halo=halo,
-                                          border=border)
-    if self.remat:
+                                          border=border, masks=masks)
+    if self.remat and masks is None:
       policy = jax.checkpoint_policies.save_only_these_names(vgg.BLOCK_OUTPUT)
       apply = jax.checkpoint(apply, policy=policy)
     return apply(variables, x)
@@ -123,7 +131,7 @@ def of_settings(s: dict[str, Any]) -> Spec:
               sliced_projections=s['sliced_projections'],
               extra_layers=tuple(s['extra_layers']),
               extra_terms=tuple((n, fn) for n, (_, fn) in (s['extra_terms'] or {}).items()),
-              tile=0 if s['tile'] == 'auto' else s['tile'])
+              tile=0 if s['tile'] == 'auto' else s['tile'], tile_remat=s['tile_remat'])
 
 
 def _resolve_winograd(conv_algorithm: str, precision: str) -> bool:

@@ -11,110 +11,30 @@ that holds the fields of its positions:
    tile's positions, added up over the tiles: the sums of the whole image;
 2. backward: the loss's cotangents of those sums (a small computation), then
    for each tile the vector-Jacobian product of its sums with them, added
-   into the image's gradient.
+   into the image's gradient. Where the forward pass kept each tile's ReLU
+   masks and features (tiling.keeps), the network given its masks is linear
+   in the window, and this runs no forward pass; else each tile's forward
+   pass is run again.
 
 Tile corners are multiples of the deepest layer's stride, so each window's
 poolings pair the pixels the whole image's do, and VGG19's `valid` zeroes
-the positions outside the image before every convolution, as the whole
-image's zero padding does. Edge tiles are padded: one program serves every
+the positions outside the image in every layer, as the whole image's zero
+padding does (jaxstyle.tiling has the geometry). Edge tiles are padded: one program serves every
 tile (`lax.scan`); with several devices each takes a share of the tiles and
 the sums and gradients are summed across them (`jax.shard_map`).
 """
 import dataclasses
 import functools
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from jaxstyle import image, vgg, windows
+from jaxstyle import image, tiling, vgg, windows
 from jaxstyle.spec import Spec
+from jaxstyle.tiling import Grid, grid_of
 
 AXIS = 'tiles'
-
-
-def field(layer: str) -> tuple[int, int]:
-  """The first and last pixel of the receptive field of `layer`'s position 0
-  (position q's: these plus 2^k·q, k = vgg.downsampling(layer)): a 3x3
-  convolution widens it by a position of its level on each side, a 2x2
-  pooling by one on the far side."""
-  names = vgg.LAYER_NAMES[:vgg.LAYER_NAMES.index(layer) + 1]
-  first = last = 0
-  for i in reversed(range(len(names))):
-    first, last = first - 1, last + 1
-    if i and vgg.block(names[i]) != vgg.block(names[i - 1]):
-      first, last = 2 * first, 2 * last + 1
-  return first, last
-
-
-def receptive_field(layer: str) -> int:
-  """Width (px) of the input a position of `layer` depends on (156 for block5_conv1)."""
-  first, last = field(layer)
-  return last - first + 1
-
-
-def halo(layers: tuple[str, ...], patch_layers: tuple[str, ...] = ()) -> int:
-  """Pixels a tile's window extends beyond the tile on each side: the farthest
-  reach of a field beyond its position's own pixels, one position more at
-  `patch_layers` (3x3 patches), rounded up to the deepest layer's stride."""
-  def reach(layer: str) -> int:
-    first, last = field(layer)
-    stride = 2**vgg.downsampling(layer)
-    return max(-first, last - (stride - 1)) + (stride if layer in patch_layers else 0)
-
-  stride = 2**max(vgg.downsampling(l) for l in layers)
-  return -(-max(reach(l) for l in layers) // stride) * stride
-
-
-class Grid(NamedTuple):
-  """Tiles of an image: static, hashable."""
-  image_hw: tuple[int, int]  # the image's (H, W), px
-  tile_hw: tuple[int, int]  # a tile's (h, w), px, multiples of the stride
-  shape: tuple[int, int]  # tiles down and across
-  halo: int  # px, a multiple of the stride
-
-  @property
-  def count(self) -> int:
-    return self.shape[0] * self.shape[1]
-
-  @property
-  def window_hw(self) -> tuple[int, int]:
-    return self.tile_hw[0] + 2 * self.halo, self.tile_hw[1] + 2 * self.halo
-
-  def padded(self, x: jax.Array) -> jax.Array:
-    """x (1, H, W, C) zero-padded by the halo and to whole tiles."""
-    (h, w), (th, tw), (rows, cols) = self.image_hw, self.tile_hw, self.shape
-    return jnp.pad(x, ((0, 0), (self.halo, rows * th - h + self.halo),
-                       (self.halo, cols * tw - w + self.halo), (0, 0)))
-
-  def corner(self, t: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Tile t's top left pixel in the image; t ≥ count: the last tile's."""
-    t = jnp.minimum(t, self.count - 1)
-    return t // self.shape[1] * self.tile_hw[0], t % self.shape[1] * self.tile_hw[1]
-
-  def valid(self, t: jax.Array) -> windows.Valid:
-    """The image in tile t's window (VGG19's `valid`); t ≥ count: none of it."""
-    top, left = self.corner(t)
-    real = t < self.count
-    return (self.halo - top, self.halo - left, jnp.where(real, self.image_hw[0], 0),
-            jnp.where(real, self.image_hw[1], 0))
-
-
-def grid(image_hw: tuple[int, int], tile: int, layers: tuple[str, ...],
-         patch_layers: tuple[str, ...] = ()) -> Grid:
-  """The tiles of at most tile x tile px that `layers` (3x3 patches at
-  `patch_layers`) need for an image of image_hw: as few tiles as cover it,
-  of equal size."""
-  stride = 2**max(vgg.downsampling(l) for l in layers)
-  shape = tuple(-(-side // tile) for side in image_hw)
-  tile_hw = tuple(-(-side // (n * stride)) * stride for side, n in zip(image_hw, shape))
-  return Grid(tuple(image_hw), tile_hw, shape, halo(layers, patch_layers))
-
-
-def grid_of(image_hw: tuple[int, int], spec: Spec) -> Grid:
-  """The grid of spec.tile for an image of image_hw."""
-  patch_layers = spec.style_layers if spec.style_kind.patch > 1 else ()
-  return grid(image_hw, spec.tile, spec.layers, patch_layers)
 
 
 def _cut(a: jax.Array, start: tuple[jax.Array, jax.Array], size: tuple[int, int]) -> jax.Array:
@@ -149,26 +69,32 @@ def _interior(plan: tuple[Spec, Grid], features: jax.Array, t: jax.Array, layer:
 
 
 def _features_of(plan: tuple[Spec, Grid], variables: Any, window: jax.Array, t: jax.Array,
-                 border: int = 0) -> dict[str, jax.Array]:
+                 border: int = 0, **kwargs: Any) -> Any:
   """The features of tile t's positions, from its window: at the style
-  layers `border` more on each side."""
+  layers `border` more on each side. kwargs: Spec.features' masks or keep_masks."""
   spec, g = plan
   return spec.features(variables, window, valid=g.valid(t), halo=g.halo,
-                       border=dict.fromkeys(spec.style_layers, border))
+                       border=dict.fromkeys(spec.style_layers, border), **kwargs)
 
 
 def _tile_sums(plan: tuple[Spec, Grid], parts: Any, window: jax.Array,
                t: jax.Array) -> dict[str, dict[str, Any]]:
+  """Tile t's sums (`_sums_of`) from its window of the padded image."""
+  features = _features_of(plan, parts[0], window, t, plan[0].style_kind.patch // 2)
+  return _sums_of(plan, parts, features, t)
+
+
+def _sums_of(plan: tuple[Spec, Grid], parts: Any, features: dict[str, jax.Array],
+             t: jax.Array) -> dict[str, dict[str, Any]]:
   """Tile t's sums: {'content': {layer: Σ(F − P)²}, 'style': {layer: the
-  kind's sums, one per style image (leading axis S)}}. window: the tile's
-  window of the padded image; parts: (variables, content features, style
-  statistics, style masks or None) of an objective, statistics None for the
-  unweighted sums of a style image's own features (no leading axis)."""
+  kind's sums, one per style image (leading axis S)}}, from its features
+  (`_features_of`). parts: (variables, content features, style statistics,
+  style masks or None) of an objective, statistics None for the unweighted
+  sums of a style image's own features (no leading axis)."""
   spec, g = plan
-  variables, content, stats, masks = parts
+  _, content, stats, masks = parts
   kind = spec.style_kind
   border = kind.patch // 2
-  features = _features_of(plan, variables, window, t, border)
   out = {'content': {}, 'style': {}}
   for l in spec.content_layers:
     f, inside, corner, size = _interior(plan, features[l], t, l)
@@ -190,27 +116,31 @@ def _tile_sums(plan: tuple[Spec, Grid], parts: Any, window: jax.Array,
   return out
 
 
-def _accumulate(step: Any, init: Any, count: int, operands: Any) -> Any:
-  """init plus step's additions over tiles 0..count-1: step(total, t,
-  operands) -> total. With several devices each scans its share of the tiles
-  (padded with tiles ≥ count, which add nothing) and the totals are summed
-  across them; the operands, passed in whole, go to each."""
-  def scan(init, operands, ts):
-    return jax.lax.scan(lambda total, t: (step(total, t, operands), None), init, ts)[0]
+def _accumulate(step: Any, init: Any, count: int, operands: Any, per_tile: Any = None) -> Any:
+  """init plus step's additions over tiles 0..count-1, and what step keeps
+  of each tile: step(total, t, operands, tile's per_tile) -> (total, kept).
+  per_tile: arrays with a leading axis of tiles, as a previous call's kept
+  (or None). With several devices each scans its share of the tiles (padded
+  with tiles ≥ count, which add nothing) and the totals are summed across
+  them; the operands, passed in whole, go to each."""
+  def scan(init, operands, ts, per_tile):
+    return jax.lax.scan(lambda total, tile: step(total, tile[0], operands, tile[1]), init,
+                        (ts, per_tile))
 
   devices = jax.device_count()
   if devices == 1:
-    return scan(init, operands, jnp.arange(count))
+    return scan(init, operands, jnp.arange(count), per_tile)
   mesh = jax.make_mesh((devices,), (AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
   share = -(-count // devices)
 
-  def shared(init, operands):
+  def shared(init, operands, per_tile):
     ts = jax.lax.axis_index(AXIS) * share + jnp.arange(share)
-    return jax.lax.psum(scan(init, operands, ts), AXIS)
+    total, kept = scan(init, operands, ts, per_tile)
+    return jax.lax.psum(total, AXIS), kept
 
-  whole = jax.sharding.PartitionSpec()
-  return jax.shard_map(shared, mesh=mesh, in_specs=(whole, whole), out_specs=whole,
-                       check_vma=False)(init, operands)
+  whole, split = jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec(AXIS)
+  return jax.shard_map(shared, mesh=mesh, in_specs=(whole, whole, split),
+                       out_specs=(whole, split), check_vma=False)(init, operands, per_tile)
 
 
 def _window(g: Grid, padded: jax.Array, t: jax.Array) -> jax.Array:
@@ -218,14 +148,28 @@ def _window(g: Grid, padded: jax.Array, t: jax.Array) -> jax.Array:
   return jax.lax.dynamic_slice(padded, (0, top, left, 0), (1, *g.window_hw, padded.shape[3]))
 
 
-def _forward(plan: tuple[Spec, Grid], x: jax.Array, parts: Any) -> Any:
+def _forward(plan: tuple[Spec, Grid], x: jax.Array, parts: Any, keep: bool = False) -> Any:
+  """The sums over the tiles; keep: and each tile's features and masks, stacked."""
   spec, g = plan
-  one = lambda t, padded, parts: _tile_sums(plan, parts, _window(g, padded, t), t)
-  step = lambda total, t, operands: jax.tree.map(jnp.add, total, one(t, *operands))
+  border = spec.style_kind.patch // 2
+
+  def one(t, padded, parts):
+    features = _features_of(plan, parts[0], _window(g, padded, t), t, border, keep_masks=keep)
+    if not keep:
+      return _sums_of(plan, parts, features, t), ()
+    features, masks = features
+    kept = {l: f for l, f in features.items() if l != vgg.LAYER_NAMES[0]}
+    return _sums_of(plan, parts, features, t), (kept, jax.tree.map(_pack, masks))
+
+  def step(total, t, operands, _):
+    sums, kept = one(t, *operands)
+    return jax.tree.map(jnp.add, total, sums), kept
+
   operands = g.padded(x), parts
   with spec.matmul_precision():
-    zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(one, jnp.int32(0), *operands))
-    return _accumulate(step, zeros, g.count, operands)
+    zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(one, jnp.int32(0), *operands)[0])
+    total, kept = _accumulate(step, zeros, g.count, operands)
+  return (total, kept) if keep else total
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -234,26 +178,67 @@ def _sums(plan: tuple[Spec, Grid], x: jax.Array, parts: Any) -> Any:
 
 
 def _sums_forward(plan, x, parts):
-  return _forward(plan, x, parts), (x, parts)
+  if not tiling.keeps_of(x.shape[1:3], plan[0]):
+    return _forward(plan, x, parts), (x, parts, None)
+  total, kept = _forward(plan, x, parts, keep=True)
+  return total, (x, parts, kept)
+
+
+_BITS = jnp.arange(8, dtype=jnp.uint8)[:, None]  # bit k of a packed byte: block k of channels
+
+
+def _pack(mask: jax.Array) -> jax.Array:
+  """A ReLU's bool mask (..., C) as bits (..., C/8) uint8, bit k of byte j
+  channel k·C/8 + j (whole blocks of channels, which vectorise); pooling
+  choices as they are."""
+  if mask.dtype != jnp.bool_:
+    return mask
+  blocks = mask.reshape(*mask.shape[:-1], 8, mask.shape[-1] // 8).astype(jnp.uint8)
+  return jnp.sum(blocks << _BITS, axis=-2, dtype=jnp.uint8)
+
+
+def _unpack(packed: jax.Array, like: jax.ShapeDtypeStruct) -> jax.Array:
+  if like.dtype != jnp.bool_:
+    return packed
+  return ((packed[..., None, :] >> _BITS) & 1).astype(jnp.bool_).reshape(like.shape)
 
 
 def _sums_backward(plan, residuals, cotangents):
   """The image's gradient, tile by tile: each window's VJP of its tile's sums
-  with the sums' cotangents, added into the padded image's gradient."""
+  with the sums' cotangents, added into the padded image's gradient. Where
+  the forward pass kept each tile's masks and features, the network given
+  its masks is linear in the window: its VJP runs no forward pass but the
+  first convolution's, whose features were not kept."""
   spec, g = plan
-  x, parts = residuals
+  x, parts, kept = residuals
+  border = spec.style_kind.patch // 2
 
-  def step(gradient, t, operands):
+  def tile_vjp(window, t, parts, kept):
+    if kept is None:
+      return jax.vjp(lambda w: _tile_sums(plan, parts, w, t), window)[1]
+    features, packed = kept
+    shapes = jax.eval_shape(lambda: _features_of(plan, parts[0], window, t, border,
+                                                 keep_masks=True)[1])
+    masks = jax.tree.map(_unpack, packed, shapes)
+    first, net_vjp = jax.vjp(
+        lambda w: _features_of(plan, parts[0], w, t, border, masks=masks), window)
+    features = {**first, **features}
+    _, sums_vjp = jax.vjp(lambda f: _sums_of(plan, parts, f, t), features)
+    return lambda cotangents: net_vjp(sums_vjp(cotangents)[0])
+
+  def step(gradient, t, operands, kept):
     padded, parts, cotangents = operands
     window = _window(g, padded, t)
-    _, vjp = jax.vjp(lambda w: _tile_sums(plan, parts, w, t), window)
     top, left = g.corner(t)
     here = jax.lax.dynamic_slice(gradient, (0, top, left, 0), window.shape)
-    return jax.lax.dynamic_update_slice(gradient, here + vjp(cotangents)[0], (0, top, left, 0))
+    gradient = jax.lax.dynamic_update_slice(
+        gradient, here + tile_vjp(window, t, parts, kept)(cotangents)[0], (0, top, left, 0))
+    return gradient, ()
 
   padded = g.padded(x)
   with spec.matmul_precision():
-    gradient = _accumulate(step, jnp.zeros_like(padded), g.count, (padded, parts, cotangents))
+    gradient, _ = _accumulate(step, jnp.zeros_like(padded), g.count,
+                              (padded, parts, cotangents), kept)
   h, w = g.image_hw
   return gradient[:, g.halo:g.halo + h, g.halo:g.halo + w], None
 

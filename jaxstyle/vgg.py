@@ -22,6 +22,8 @@ from jaxstyle.errors import InputError
 LAYER_NAMES: tuple[str, ...] = tuple(name for name, _, _ in weights.LAYERS)
 # Name of each block's last activation: what jax.checkpoint keeps under remat.
 BLOCK_OUTPUT = 'vgg_block_output'
+# Collection a call records its masks in when it is mutable (VGG19's `masks`).
+MASKS = 'masks'
 # Variable collection of the kernels the input gradient convolves with.
 FLIPPED = 'flipped'
 # Variable collection of the kernels' Winograd transforms (winograd.transform_kernel),
@@ -203,7 +205,8 @@ class VGG19(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, layers: Sequence[str] = LAYER_NAMES,
                valid: windows.Valid | None = None, halo: int = 0,
-               border: Mapping[str, int] | None = None) -> dict[str, jax.Array]:
+               border: Mapping[str, int] | None = None,
+               masks: Mapping[str, jax.Array] | None = None) -> dict[str, jax.Array]:
     """x: (N, H, W, 3) preprocessed BGR -> {layer: (N, H/2^k, W/2^k, C)}.
 
     valid: where x is a window of a larger image, the image's (top, left,
@@ -217,6 +220,12 @@ class VGG19(nn.Module):
     convolution computes only the positions that the layers after it need,
     and each layer comes back as the centre's positions and border[layer]
     (default 0) more on each side.
+    masks: each convolution's (output > 0) by f'{layer}_relu' and each max
+    pooling's pooling.choices by f'{block}_pool', as a call records them in
+    the MASKS collection when that is mutable: given, each ReLU keeps the
+    positions of its mask and each max pooling takes its choices, so the
+    network is linear in x and its input gradient needs none of its forward
+    pass's values.
     """
     assert x.ndim == 4 and x.shape[-1] == 3, f'expected NHWC BGR, got {x.shape}'
     pooling.check(self.pooling)
@@ -243,16 +252,29 @@ class VGG19(nn.Module):
       if i and block(name) != block(names[i - 1]):
         if needed:
           x, reach = windows.cropped(x, reach, 2 * (needed[i] + 1)), 2 * (needed[i] + 1)
-        x = pooling.pool2x2(checkpoint_name(x, BLOCK_OUTPUT), self.pooling)
+        x = checkpoint_name(x, BLOCK_OUTPUT)
+        pool = f'{block(names[i - 1])}_pool'
+        if self.pooling == 'max' and masks is None:
+          self.sow(MASKS, pool, pooling.choices(x), reduce_fn=_last)
+        x = (pooling.pick(x, masks[pool]) if self.pooling == 'max' and masks is not None
+             else pooling.pool2x2(x, self.pooling))
         level, reach = level + 1, reach // 2
         x = zero_outside(x)  # a pooling over the image's odd last row or column
       if needed:
         x, reach = windows.cropped(x, reach, needed[i] + 1), needed[i] + 1
-      x = zero_outside(nn.relu(Conv3x3(weights.LAYERS[i][2], self.precision, self.dtype,
-                                       name=name)(x)))
+      z = Conv3x3(weights.LAYERS[i][2], self.precision, self.dtype, name=name)(x)
+      if masks is None:
+        x = zero_outside(nn.relu(z))
+        self.sow(MASKS, f'{name}_relu', x > 0, reduce_fn=_last)
+      else:
+        x = zero_outside(jnp.where(masks[f'{name}_relu'], z, 0))
       if name in layers:
         out[name] = (windows.cropped(x, reach, border[name]) if needed else x).astype(jnp.float32)
     return out
+
+
+def _last(_: Any, new: Any) -> Any:
+  return new
 
 
 def reaches(names: Sequence[str], border: Mapping[str, int]) -> list[int]:

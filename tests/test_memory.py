@@ -235,18 +235,23 @@ def test_available_on_cpu_is_a_positive_int():
   assert isinstance(free, int) and free > 0
 
 
+@pytest.mark.parametrize('tile_remat', [True, False])
 @pytest.mark.parametrize('layers, height, width, tile', [
     (('block1_conv1', 'block2_conv1'), 256, 192, 64), (None, 160, 192, 32)])
-def test_tiled_estimate_matches_the_compiled_peak(variables, layers, height, width, tile):
+def test_tiled_estimate_matches_the_compiled_peak(variables, layers, height, width, tile,
+                                                  tile_remat):
   """Tiled, the activations are one window's (tile and halo), the rest the
-  whole image's: below the untiled peak where the window is smaller."""
+  whole image's, and what the tiles keep for the backward pass: below the
+  untiled peak where the window is smaller."""
   config = default.get_config()
+  config.tile_remat = tile_remat
   if layers:
     config.loss.style_layers, config.loss.content_layers = layers, layers[-1:]
   spec = config_lib.spec(config)
   estimated = lambda tile: memory.estimate(
       spec.layers, height, width, history_size=0, pooling=spec.pooling,
-      content_layers=spec.content_layers, winograd=spec.winograd, tile=tile)
+      content_layers=spec.content_layers, winograd=spec.winograd, tile=tile,
+      tile_remat=tile_remat)
   config.tile = tile
   measured = _measured(config, height, width, variables)
   assert BAND[0] <= estimated(tile) / measured <= BAND[1], estimated(tile) / measured

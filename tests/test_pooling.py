@@ -25,3 +25,15 @@ def test_max_pool_gradient_goes_to_the_first_of_tied_maxima():
   np.testing.assert_array_equal(pooling.pool2x2(x, 'max')[0, ..., 0], [[5.0, 2.0]])
   grad = jax.grad(lambda x: jnp.sum(pooling.pool2x2(x, 'max') * jnp.array([1.0, 3.0])[:, None]))(x)
   np.testing.assert_array_equal(grad[0, ..., 0], [[0.0, 1.0, 3.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+
+
+def test_pick_with_the_choices_is_max_pooling_and_its_gradient():
+  x = jnp.array([[1.0, 5.0, 2.0, 2.0, 7.0], [5.0, 0.0, 2.0, 2.0, 7.0],
+                 [0.0, -1.0, 3.0, 4.0, 9.0]]).reshape(1, 3, 5, 1)
+  choice = pooling.choices(x)
+  np.testing.assert_array_equal(choice[0, ..., 0], [[1, 0]])  # first of the tied maxima
+  np.testing.assert_array_equal(pooling.pick(x, choice), pooling.pool2x2(x, 'max'))
+  cotangent = jnp.array([[[[2.0], [3.0]]]])
+  _, vjp_max = jax.vjp(lambda x: pooling.pool2x2(x, 'max'), x)
+  _, vjp_pick = jax.vjp(lambda x: pooling.pick(x, choice), x)
+  np.testing.assert_array_equal(vjp_pick(cotangent)[0], vjp_max(cotangent)[0])

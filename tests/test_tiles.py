@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxstyle import image, objective, optimize, tiles, vgg
+from jaxstyle import image, objective, optimize, tiles, tiling, vgg
 from jaxstyle.errors import InputError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -69,16 +69,33 @@ def _x(seed=2, h=45, w=37):
 # and the float32 rounding of the sums, tiled or not, is amplified as much
 # (a relative 4e-5 between them seen, each as far from float64). A smooth
 # style keeps it well above its rounding.
-@pytest.mark.parametrize('style_loss, normalization, layers, style', [
-    ('gram', 'gatys', SHALLOW, None), ('gram', 'keras', SHALLOW, None),
-    ('mean_std', 'gatys', SHALLOW, None), ('w2', 'gatys', BLOCK2, _smooth()),
-    ('mrf', 'gatys', BLOCK2, None)])
+@pytest.mark.parametrize('tile_remat', [True, False])
+@pytest.mark.parametrize('style_loss, normalization, pooling, layers, style', [
+    ('gram', 'gatys', 'avg', SHALLOW, None), ('gram', 'keras', 'max', SHALLOW, None),
+    ('mean_std', 'gatys', 'avg', SHALLOW, None), ('w2', 'gatys', 'avg', BLOCK2, _smooth()),
+    ('mrf', 'gatys', 'max', BLOCK2, None)])
 def test_tiled_terms_and_gradient_are_the_whole_images(variables, style_loss, normalization,
-                                                        layers, style):
+                                                        pooling, layers, style, tile_remat):
   whole, tiled = _objectives(variables, 16, style=style, style_loss=style_loss,
-                             normalization=normalization, tv_weight=1e-3, **layers)
-  assert tiles.grid_of((45, 37), tiled.spec).count == 9
+                             normalization=normalization, pooling=pooling, tv_weight=1e-3,
+                             tile_remat=tile_remat, **layers)
+  g = tiling.grid_of((45, 37), tiled.spec)
+  assert g.count == 9
+  assert tiling.keeps(g, tiled.spec.layers, pooling, tile_remat) is not tile_remat
   _assert_same(whole, tiled, _x())
+
+
+def test_kept_bytes_are_what_the_forward_pass_keeps(variables):
+  for pooling, layers, style_loss in (('avg', SHALLOW, 'gram'), ('max', BLOCK2, 'mrf')):
+    obj = objective.make(_rgb(0), _rgb(1, 30, 34), variables=variables, tile=16,
+                         pooling=pooling, style_loss=style_loss, **layers)
+    x = _x()
+    plan = obj.spec, tiling.grid_of(x.shape[1:3], obj.spec)
+    parts = (obj.variables, obj.content, obj.style.stats, obj.style.masks)
+    kept = jax.eval_shape(lambda: tiles._forward(plan, x, parts, keep=True)[1])
+    patch_layers = obj.spec.style_layers if style_loss == 'mrf' else ()
+    expected, _ = tiling.kept_bytes(plan[1], obj.spec.layers, pooling, patch_layers)
+    assert sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(kept)) == expected
 
 
 def test_tiled_targets_are_the_whole_images(variables):
@@ -104,23 +121,23 @@ def test_masked_blend_of_two_styles(variables):
 
 def test_default_layers_at_the_smallest_size_tiles_cut(variables):
   whole, tiled = _objectives(variables, 32, content=_rgb(0, 49, 35), style=_rgb(1, 48, 48))
-  assert tiles.grid_of((49, 35), tiled.spec).count == 4
+  assert tiling.grid_of((49, 35), tiled.spec).count == 4
   _assert_same(whole, tiled, _x(2, 49, 35))
 
 
 def test_receptive_fields_and_halo():
-  assert tiles.receptive_field('block1_conv1') == 3
-  assert tiles.receptive_field('block2_conv1') == 10
-  assert tiles.receptive_field('block5_conv1') == 156
+  assert tiling.receptive_field('block1_conv1') == 3
+  assert tiling.receptive_field('block2_conv1') == 10
+  assert tiling.receptive_field('block5_conv1') == 156
   spec = objective.spec(tile=32)  # default layers, deepest block5_conv1
-  assert tiles.halo(spec.layers) == 80  # its field reaches 70 px beyond a position
-  assert tiles.halo(('block2_conv1',), ('block2_conv1',)) == 6  # 4 px, and a position of 2
-  assert tiles.grid_of((100, 49), spec) == tiles.Grid((100, 49), (32, 32), (4, 2), 80)
+  assert tiling.halo(spec.layers) == 80  # its field reaches 70 px beyond a position
+  assert tiling.halo(('block2_conv1',), ('block2_conv1',)) == 6  # 4 px, and a position of 2
+  assert tiling.grid_of((100, 49), spec) == tiling.Grid((100, 49), (32, 32), (4, 2), 80)
 
 
 def test_a_tile_larger_than_the_image_is_one_tile_of_its_size():
   spec = objective.spec(tile=512, **SHALLOW)
-  assert tiles.grid_of((45, 37), spec) == tiles.Grid((45, 37), (48, 40), (1, 1), 12)
+  assert tiling.grid_of((45, 37), spec) == tiling.Grid((45, 37), (48, 40), (1, 1), 12)
 
 
 @pytest.mark.parametrize('setting, expected', [
@@ -158,8 +175,10 @@ def two_devices_agree() -> None:
   mask = np.zeros((45, 37), np.float32)
   mask[5:40, 3:30] = 1.0
   for masks in (None, (mask,)):  # 9 tiles: the second device's share ends in an empty one
-    whole, tiled = _objectives(v, 16, style_masks=masks, tv_weight=1e-3, **BLOCK2)
-    _assert_same(whole, tiled, _x())
+    for tile_remat in (True, False):
+      whole, tiled = _objectives(v, 16, style_masks=masks, tv_weight=1e-3,
+                                 tile_remat=tile_remat, **BLOCK2)
+      _assert_same(whole, tiled, _x())
 
 
 def test_tiles_shared_by_two_devices_give_the_untiled_result():

@@ -192,6 +192,7 @@ BAD = [
     ('tile', 'big', 'lbfgs', "must be an integer; got 'big'"),
     ('tile', 100, 'lbfgs', '100 px is not a multiple of 16 px, the stride of block5_conv1; '
      'try 96 or 112'),
+    ('tile_remat', 'sometimes', 'lbfgs', "must be True or False; got 'sometimes'"),
 ]
 
 

@@ -210,3 +210,23 @@ def test_a_halo_gives_the_centre_of_the_uncut_features(random_variables):
     rows = slice(32 // 2**k - b, (96 - 32) // 2**k + b)
     cols = slice(32 // 2**k - b, (80 - 32) // 2**k + b)
     np.testing.assert_allclose(centre[layer], whole[layer][:, rows, cols], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize('pooling', ['avg', 'max'])
+def test_given_its_own_masks_the_network_has_the_same_features_and_gradient(random_variables,
+                                                                             pooling):
+  model = vgg.VGG19(pooling=pooling)
+  x = jax.random.normal(jax.random.key(3), (1, 20, 18, 3)) * 50
+  layers = ('block1_conv1', 'block2_conv2', 'block3_conv1')
+  features, kept = model.apply(random_variables, x, layers=layers, mutable=[vgg.MASKS])
+  masks = kept[vgg.MASKS]
+  assert ('block2_pool' in masks) == (pooling == 'max') and 'block3_conv1_relu' in masks
+  given = lambda x: model.apply(random_variables, x, layers=layers, masks=masks)
+  for l, f in given(x).items():
+    np.testing.assert_array_equal(f, features[l])
+  closed = jax.tree.map(jnp.zeros_like, masks)  # every ReLU shut: the masks are what counts
+  for f in model.apply(random_variables, x, layers=layers, masks=closed).values():
+    assert not np.any(f)
+  loss = lambda f: sum(jnp.sum(jnp.sin(v)) for v in f.values())
+  grad = jax.grad(lambda x: loss(model.apply(random_variables, x, layers=layers)))(x)
+  np.testing.assert_allclose(jax.grad(lambda x: loss(given(x)))(x), grad, rtol=1e-5, atol=1e-6)

@@ -24,7 +24,7 @@ OBJECTIVE_FIELDS = {
     'style_blend_weights': 'style_blend_weights', 'style_masks': 'style_masks',
     'style_loss': 'loss.style_loss', 'sliced_projections': 'loss.sliced_projections',
     'seed': 'seed',
-    'preprocessing': 'preprocessing', 'tile': 'tile',
+    'preprocessing': 'preprocessing', 'tile': 'tile', 'tile_remat': 'tile_remat',
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from absl import logging
 import jax
 
-from jaxstyle import objective, tiles, vgg, weights
+from jaxstyle import objective, tiling, vgg, weights
 from jaxstyle.errors import ResourceError
 
 GIB = 2**30  # bytes
@@ -68,7 +68,8 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
              history_size: int = 10, pooling: str = 'max',
              content_layers: Sequence[str] | None = None,
              masked_styles: int = 0, winograd: bool = False,
-             platform: str | None = None, precision: str = 'highest', tile: int = 0) -> int:
+             platform: str | None = None, precision: str = 'highest', tile: int = 0,
+             tile_remat: bool | str = 'auto') -> int:
   """Peak device memory (bytes) of one loss-and-gradient step plus optimiser state.
 
   A sum of buffers (float32 unless noted), from VGG19's layer shapes up to
@@ -109,7 +110,9 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   (the tile and its halo), and the tiles take 3·I' more, I' the image padded
   to whole tiles and the halo: the padded image, the gradient the tiles add
   into and a copy; T counts the per-layer sums and their total besides
-  (2·C² a layer and style). Fitted to XLA:CPU's compiled peaks at block 2
+  (2·C² a layer and style); where the tiles keep their masks and features
+  for the backward pass (tiling.keeps by `tile_remat`), tiling.kept_bytes
+  more. Fitted to XLA:CPU's compiled peaks at block 2
   and block 5 depths (tests/test_memory.py); the GPU form is unmeasured tiled.
 
   XLA:CPU keeps the backward pass's buffers beside the activations, so their
@@ -127,11 +130,13 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
   vgg.check_layers(layers)
   content_layers = layers if content_layers is None else content_layers
   whole = _shapes(layers, height, width, content_layers, winograd)
-  padded = 0
+  padded = kept = 0
   if tile:
-    g = tiles.grid((height, width), tile, tuple(layers))
+    g = tiling.grid((height, width), tile, tuple(layers))
     padded = _TILED * 3 * (g.shape[0] * g.tile_hw[0] + 2 * g.halo) * (
         g.shape[1] * g.tile_hw[1] + 2 * g.halo)
+    if tiling.keeps(g, tuple(layers), pooling, tile_remat):
+      kept = tiling.kept_bytes(g, tuple(layers), pooling)[0]
   net = _shapes(layers, *g.window_hw, content_layers, winograd) if tile else whole
   bf16 = precision == 'bf16'
   on_cpu = (platform or jax.default_backend()) == 'cpu'
@@ -148,7 +153,7 @@ def estimate(layers: Sequence[str], height: int, width: int, batch: int = 1,
     kernels, cached = (x * (1 + _BFLOAT16 / _FLOAT32) for x in (kernels, cached))
   targets = whole.targets + (_SUMS * max(masked_styles, 1) * whole.squares if tile else 0)
   fixed = 0 if on_cpu else _GPU_FIXED
-  return int(_FLOAT32 * (batch * per_image + kernels + cached + targets)) + fixed
+  return int(_FLOAT32 * (batch * per_image + kernels + cached + targets)) + batch * kept + fixed
 
 
 def _mem_available(path: str = '/proc/meminfo') -> int | None:
@@ -183,7 +188,7 @@ def largest_height(layers: Sequence[str], aspect: float, batch: int,
                    content_layers: Sequence[str] | None = None,
                    masked_styles: int = 0, winograd: bool = False,
                    platform: str | None = None, precision: str = 'highest',
-                   tile: int = 0) -> int:
+                   tile: int = 0, tile_remat: bool | str = 'auto') -> int:
   """Largest height (px) whose `estimate` at width round(aspect·height) fits
   `budget_bytes`; 0 if none does. aspect: width / height."""
   def fits(height: int) -> bool:
@@ -191,7 +196,7 @@ def largest_height(layers: Sequence[str], aspect: float, batch: int,
     return estimate(layers, height, width, batch=batch, history_size=history_size,
                     pooling=pooling, content_layers=content_layers,
                     masked_styles=masked_styles, winograd=winograd, platform=platform,
-                    precision=precision, tile=tile) <= budget_bytes
+                    precision=precision, tile=tile, tile_remat=tile_remat) <= budget_bytes
 
   lo, hi = 0, 1  # fits(lo) or lo == 0; not fits(hi) once the doubling stops
   while fits(hi):
@@ -205,7 +210,7 @@ def largest_height(layers: Sequence[str], aspect: float, batch: int,
 def of_spec(spec: objective.Spec) -> dict[str, Any]:
   """The keywords of `estimate` and `preflight` that an objective's Spec sets."""
   return dict(pooling=spec.pooling, content_layers=spec.content_layers,
-              winograd=spec.winograd, precision=spec.precision)
+              winograd=spec.winograd, precision=spec.precision, tile_remat=spec.tile_remat)
 
 
 def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
@@ -213,7 +218,8 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
               headroom: float = 0.9, pooling: str = 'max',
               content_layers: Sequence[str] | None = None,
               masked_styles: int = 0, winograd: bool = False,
-              precision: str = 'highest', tile: int = 0) -> None:
+              precision: str = 'highest', tile: int = 0,
+              tile_remat: bool | str = 'auto') -> None:
   """Raises ResourceError if `estimate` for `device`'s platform (tiled with
   `tile` px) exceeds headroom x its free memory, naming the largest height
   that fits at that tile. Does nothing when the free memory is unknown."""
@@ -224,7 +230,8 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
   budget = headroom * free
   shape = dict(batch=batch, history_size=history_size, pooling=pooling,
                content_layers=content_layers, masked_styles=masked_styles, winograd=winograd,
-               platform=device.platform, precision=precision, tile=tile)
+               platform=device.platform, precision=precision, tile=tile,
+               tile_remat=tile_remat)
   need = estimate(layers, height, width, **shape)
   if need <= budget:
     return
@@ -244,7 +251,8 @@ def choose_tile(layers: Sequence[str], height: int, width: int, history_size: in
   `estimate` fits headroom x `device`'s free memory or that is unknown, else
   the largest tile, a multiple of the deepest layer's stride, whose estimate
   fits (logged); the stride where none does, which `preflight` refuses.
-  shape: estimate's pooling, content_layers, masked_styles, winograd, precision."""
+  shape: estimate's pooling, content_layers, masked_styles, winograd,
+  precision, tile_remat."""
   device = device or jax.devices()[0]
   free = available(device)
   need = lambda tile: estimate(layers, height, width, history_size=history_size,
