@@ -184,7 +184,7 @@ def _sums_forward(plan, x, parts):
   return total, (x, parts, kept)
 
 
-_BITS = jnp.arange(8, dtype=jnp.uint8)[:, None]  # bit k of a packed byte: block k of channels
+_BITS = (1 << jnp.arange(8, dtype=jnp.uint8))[:, None]  # bit k of a byte: block k of channels
 
 
 def _pack(mask: jax.Array) -> jax.Array:
@@ -194,13 +194,13 @@ def _pack(mask: jax.Array) -> jax.Array:
   if mask.dtype != jnp.bool_:
     return mask
   blocks = mask.reshape(*mask.shape[:-1], 8, mask.shape[-1] // 8).astype(jnp.uint8)
-  return jnp.sum(blocks << _BITS, axis=-2, dtype=jnp.uint8)
+  return jnp.sum(blocks * _BITS, axis=-2, dtype=jnp.uint8)
 
 
 def _unpack(packed: jax.Array, like: jax.ShapeDtypeStruct) -> jax.Array:
   if like.dtype != jnp.bool_:
     return packed
-  return ((packed[..., None, :] >> _BITS) & 1).astype(jnp.bool_).reshape(like.shape)
+  return ((packed[..., None, :] & _BITS) != 0).reshape(like.shape)
 
 
 def _sums_backward(plan, residuals, cotangents):
