@@ -292,3 +292,19 @@ def test_preflight_refuses_only_what_does_not_fit_tiled(monkeypatch):
                          str(error.value))[1])
   assert 4096 <= height < 16384
   assert memory.estimate(**shape, height=height, width=height, tile=256) <= 0.9 * free
+
+
+def test_tile_remat_auto_keeps_only_where_what_the_tiles_keep_fits(monkeypatch):
+  config = default.get_config()
+  spec = config_lib.spec(config)
+  height, width, tile = 1024, 1365, 512
+  need = lambda remat: memory.estimate(
+      spec.layers, height, width, history_size=config_lib.history_size(config), tile=tile,
+      platform='cpu', **{**memory.of_spec(spec), 'tile_remat': remat})
+  assert need('auto') > need(True)  # these tiles keep their masks under 'auto'
+  for free, expected in ((need('auto') / 0.89, 'auto'), ((need('auto') + need(True)) / 1.8, True)):
+    monkeypatch.setattr(memory, 'available', lambda device=None, free=free: free)
+    assert config_lib.tile_remat(config, height, width, tile) == expected
+  config.tile_remat = False
+  assert config_lib.tile_remat(config, height, width, tile) is False
+  assert config_lib.tile_remat(default.get_config(), height, width, 0) == 'auto'

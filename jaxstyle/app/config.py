@@ -103,17 +103,33 @@ def tile(config: ml_collections.ConfigDict, height: int, width: int) -> int:
                             **memory.of_spec(structure))
 
 
+def tile_remat(config: ml_collections.ConfigDict, height: int, width: int,
+               tile: int) -> bool | str:
+  """config.tile_remat for a run's image of height x width px in tiles of
+  `tile` px: its 'auto' (tiling.keeps) only where the run's estimate with
+  what the tiles keep fits the device's free memory, else True."""
+  if config.tile_remat != 'auto' or not tile:
+    return config.tile_remat
+  structure = spec(config)
+  fits = memory.fits(structure.layers, height, width, history_size=history_size(config),
+                     masked_styles=len(config.style_masks or ()), tile=tile,
+                     **memory.of_spec(structure))
+  return 'auto' if fits else True
+
+
 def make_objective(config: ml_collections.ConfigDict, content: np.ndarray,
                    style: np.ndarray | list[np.ndarray], variables: Any = None,
                    tile: int | None = None) -> objective.Objective:
   """objective.make as the config asks, for these images (app.inputs.load_inputs);
   variables default to config.weights' (vgg.load_variables); tile (px), e.g.
-  `tile`'s, in place of config.tile."""
+  `tile`'s, in place of config.tile; config.tile_remat as `tile_remat` resolves it."""
   if variables is None:
     variables = vgg.load_variables(config.get('weights'))
   settings = objective_settings(config)
   if tile is not None:
     settings['tile'] = tile
+  if isinstance(settings['tile'], int) and settings['tile']:
+    settings['tile_remat'] = tile_remat(config, *content.shape[:2], settings['tile'])
   try:
     return objective.make(content, style, variables=variables,
                           style_masks=inputs.masks(config, content.shape[:2]), **settings)

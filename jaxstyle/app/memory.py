@@ -244,6 +244,16 @@ def preflight(layers: Sequence[str], height: int, width: int, batch: int = 1,
       f'used); the largest height that fits at this aspect ratio{tiled} is {fit} px')
 
 
+def fits(layers: Sequence[str], height: int, width: int, device: jax.Device | None = None,
+         headroom: float = 0.9, **shape: Any) -> bool:
+  """Whether `estimate` (with `shape`, its keywords) fits headroom x
+  `device`'s free memory; True where that is unknown."""
+  device = device or jax.devices()[0]
+  free = available(device)
+  return free is None or estimate(layers, height, width, platform=device.platform,
+                                  **shape) <= headroom * free
+
+
 def choose_tile(layers: Sequence[str], height: int, width: int, history_size: int = 10,
                 device: jax.Device | None = None, headroom: float = 0.9,
                 **shape: Any) -> int:

@@ -76,7 +76,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
                    spatial.memory_width(width) if config.shard_spatial else width,
                    history_size=config_lib.history_size(config),
                    masked_styles=len(config.style_masks or ()), tile=tiles[-1],
-                   **memory.of_spec(spec))
+                   **{**memory.of_spec(spec),
+                      'tile_remat': config_lib.tile_remat(config, height, width, tiles[-1])})
   cache.enable(config)
   variables = vgg.load_variables(config.get('weights'))
   objectives = []
