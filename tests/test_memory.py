@@ -235,9 +235,9 @@ def test_available_on_cpu_is_a_positive_int():
   assert isinstance(free, int) and free > 0
 
 
-@pytest.mark.parametrize('tile_remat', [True, False])
-@pytest.mark.parametrize('layers, height, width, tile', [
-    (('block1_conv1', 'block2_conv1'), 256, 192, 64), (None, 160, 192, 32)])
+@pytest.mark.parametrize('layers, height, width, tile, tile_remat', [
+    (('block1_conv1', 'block2_conv1'), 256, 192, 64, False),
+    (('block1_conv1', 'block2_conv1'), 256, 192, 64, True), (None, 160, 192, 32, False)])
 def test_tiled_estimate_matches_the_compiled_peak(variables, layers, height, width, tile,
                                                   tile_remat):
   """Tiled, the activations are one window's (tile and halo), the rest the

@@ -69,11 +69,12 @@ def _x(seed=2, h=45, w=37):
 # and the float32 rounding of the sums, tiled or not, is amplified as much
 # (a relative 4e-5 between them seen, each as far from float64). A smooth
 # style keeps it well above its rounding.
-@pytest.mark.parametrize('tile_remat', [True, False])
-@pytest.mark.parametrize('style_loss, normalization, pooling, layers, style', [
-    ('gram', 'gatys', 'avg', SHALLOW, None), ('gram', 'keras', 'max', SHALLOW, None),
-    ('mean_std', 'gatys', 'avg', SHALLOW, None), ('w2', 'gatys', 'avg', BLOCK2, _smooth()),
-    ('mrf', 'gatys', 'max', BLOCK2, None)])
+@pytest.mark.parametrize('style_loss, normalization, pooling, layers, style, tile_remat', [
+    ('gram', 'gatys', 'avg', SHALLOW, None, False), ('gram', 'gatys', 'avg', SHALLOW, None, True),
+    ('gram', 'keras', 'max', SHALLOW, None, False), ('gram', 'keras', 'max', SHALLOW, None, True),
+    ('mean_std', 'gatys', 'avg', SHALLOW, None, False),
+    ('w2', 'gatys', 'avg', BLOCK2, _smooth(), False), ('mrf', 'gatys', 'max', BLOCK2, None, False),
+    ('mrf', 'gatys', 'max', BLOCK2, None, True)])
 def test_tiled_terms_and_gradient_are_the_whole_images(variables, style_loss, normalization,
                                                         pooling, layers, style, tile_remat):
   whole, tiled = _objectives(variables, 16, style=style, style_loss=style_loss,
