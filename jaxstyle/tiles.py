@@ -19,9 +19,10 @@ that holds the fields of its positions:
 Tile corners are multiples of the deepest layer's stride, so each window's
 poolings pair the pixels the whole image's do, and VGG19's `valid` zeroes
 the positions outside the image in every layer, as the whole image's zero
-padding does (jaxstyle.tiling has the geometry). Edge tiles are padded: one program serves every
-tile (`lax.scan`); with several devices each takes a share of the tiles and
-the sums and gradients are summed across them (`jax.shard_map`).
+padding does (jaxstyle.tiling has the geometry). Edge tiles are padded:
+one program serves every tile (`lax.scan`); with several devices each takes
+a share of the tiles and the sums and gradients are summed across them
+(`jax.shard_map`).
 """
 import dataclasses
 import functools
@@ -159,7 +160,9 @@ def _forward(plan: tuple[Spec, Grid], x: jax.Array, parts: Any, keep: bool = Fal
       return _sums_of(plan, parts, features, t), ()
     features, masks = features
     kept = {l: f for l, f in features.items() if l != vgg.LAYER_NAMES[0]}
-    return _sums_of(plan, parts, features, t), (kept, jax.tree.map(_pack, masks))
+    bits = {k: _pack(m) for k, m in masks.items() if m.dtype == jnp.bool_}
+    choices = {k: m for k, m in masks.items() if m.dtype != jnp.bool_}
+    return _sums_of(plan, parts, features, t), (kept, bits, choices)
 
   def step(total, t, operands, _):
     sums, kept = one(t, *operands)
@@ -189,18 +192,13 @@ _BITS = (1 << jnp.arange(8, dtype=jnp.uint8))[:, None]  # bit k of a byte: block
 
 def _pack(mask: jax.Array) -> jax.Array:
   """A ReLU's bool mask (..., C) as bits (..., C/8) uint8, bit k of byte j
-  channel k·C/8 + j (whole blocks of channels, which vectorise); pooling
-  choices as they are."""
-  if mask.dtype != jnp.bool_:
-    return mask
+  channel k·C/8 + j (whole blocks of channels, which vectorise)."""
   blocks = mask.reshape(*mask.shape[:-1], 8, mask.shape[-1] // 8).astype(jnp.uint8)
   return jnp.sum(blocks * _BITS, axis=-2, dtype=jnp.uint8)
 
 
-def _unpack(packed: jax.Array, like: jax.ShapeDtypeStruct) -> jax.Array:
-  if like.dtype != jnp.bool_:
-    return packed
-  return ((packed[..., None, :] & _BITS) != 0).reshape(like.shape)
+def _unpack(packed: jax.Array) -> jax.Array:
+  return ((packed[..., None, :] & _BITS) != 0).reshape(*packed.shape[:-1], 8 * packed.shape[-1])
 
 
 def _sums_backward(plan, residuals, cotangents):
@@ -216,10 +214,8 @@ def _sums_backward(plan, residuals, cotangents):
   def tile_vjp(window, t, parts, kept):
     if kept is None:
       return jax.vjp(lambda w: _tile_sums(plan, parts, w, t), window)[1]
-    features, packed = kept
-    shapes = jax.eval_shape(lambda: _features_of(plan, parts[0], window, t, border,
-                                                 keep_masks=True)[1])
-    masks = jax.tree.map(_unpack, packed, shapes)
+    features, bits, choices = kept
+    masks = {**{k: _unpack(b) for k, b in bits.items()}, **choices}
     first, net_vjp = jax.vjp(
         lambda w: _features_of(plan, parts[0], w, t, border, masks=masks), window)
     features = {**first, **features}
