@@ -30,6 +30,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxstyle import image, tiling, vgg, windows
 from jaxstyle.spec import Spec
@@ -187,7 +188,7 @@ def _sums_forward(plan, x, parts):
   return total, (x, parts, kept)
 
 
-_BITS = (1 << jnp.arange(8, dtype=jnp.uint8))[:, None]  # bit k of a byte: block k of channels
+_BITS = (1 << np.arange(8, dtype=np.uint8))[:, None]  # bit k of a byte: block k of channels
 
 
 def _pack(mask: jax.Array) -> jax.Array:
