@@ -13,8 +13,6 @@ import optax
 
 from jaxstyle import objective, xla
 from jaxstyle.errors import InputError
-# jaxopt comes from there, imported with its deprecation warning silenced.
-from jaxstyle.linesearch import StrongWolfe, jaxopt
 
 OPTIMIZERS = ('lbfgs', 'optax_lbfgs', 'adam', 'scipy_lbfgsb')
 # 'strong_wolfe' (default): jaxstyle.linesearch, one evaluation site (compiles
@@ -54,6 +52,8 @@ def jaxopt_lbfgs(fun: Fun, history_size: int = 10, linesearch: str = 'strong_wol
   refresh: evaluate fun at each step's start again, for params that change
   between steps (objective.at_step: directions drawn afresh); one more
   evaluation per step."""
+  # jaxopt (with scipy.optimize, about 0.3 s) loads only for this solver.
+  from jaxstyle.linesearch import StrongWolfe, jaxopt  # pylint: disable=g-import-not-at-top
   value_and_grad = jax.jit(jax.value_and_grad(fun, has_aux=True))
   # jaxopt's line searches start by evaluating fun's aux at their start point,
   # a forward pass per step (a TODO in jaxopt's zoom_linesearch.py). The start

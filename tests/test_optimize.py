@@ -125,7 +125,7 @@ def test_unknown_optimizer_is_an_input_error():
 
 def test_importing_does_not_print_jaxopt_deprecation():
   result = subprocess.run(
-      [sys.executable, '-W', 'error::DeprecationWarning', '-c', 'import jaxstyle.optimize'],
+      [sys.executable, '-W', 'error::DeprecationWarning', '-c', 'import jaxstyle.linesearch'],
       capture_output=True, text=True)
   assert result.returncode == 0, result.stderr
   assert 'JAXopt' not in result.stderr
