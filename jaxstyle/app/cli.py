@@ -2,6 +2,7 @@
 and --workdir flags, and one-line errors with the documented exit statuses."""
 from collections.abc import Callable
 import logging as std_logging
+import os
 import shlex
 import sys
 from typing import Any, NoReturn
@@ -49,7 +50,9 @@ def one_blas_thread() -> None:
   """BLAS libraries (numpy's, and SciPy's OpenBLAS, which jaxlib's LAPACK
   calls for w2's eigendecompositions) on one thread: XLA already runs on
   every core, and OpenBLAS's threads spinning beside its threads made an
-  eigendecomposition 10-100x slower on a 2-core CPU."""
+  eigendecomposition 10-100x slower on a 2-core CPU. SciPy's loads only when
+  jaxlib's LAPACK or jaxopt first needs it: OpenBLAS reads the environment then."""
+  os.environ['OPENBLAS_NUM_THREADS'] = '1'
   threadpoolctl.threadpool_limits(1, user_api='blas')
 
 
