@@ -247,6 +247,7 @@ class VGG19(nn.Module):
       shifted = (valid[0] - shift, valid[1] - shift, valid[2], valid[3])
       return jnp.where(windows.inside(shifted, x.shape[1:3], level)[None, :, :, None], x, 0)
 
+    recording = masks is None and self.is_mutable_collection(MASKS)
     x = zero_outside(x)
     for i, name in enumerate(names):
       if i and block(name) != block(names[i - 1]):
@@ -254,7 +255,7 @@ class VGG19(nn.Module):
           x, reach = windows.cropped(x, reach, 2 * (needed[i] + 1)), 2 * (needed[i] + 1)
         x = checkpoint_name(x, BLOCK_OUTPUT)
         pool = f'{block(names[i - 1])}_pool'
-        if self.pooling == 'max' and masks is None:
+        if self.pooling == 'max' and recording:
           self.sow(MASKS, pool, pooling.choices(x), reduce_fn=_last)
         x = (pooling.pick(x, masks[pool]) if self.pooling == 'max' and masks is not None
              else pooling.pool2x2(x, self.pooling))
@@ -265,7 +266,8 @@ class VGG19(nn.Module):
       z = Conv3x3(weights.LAYERS[i][2], self.precision, self.dtype, name=name)(x)
       if masks is None:
         x = zero_outside(nn.relu(z))
-        self.sow(MASKS, f'{name}_relu', x > 0, reduce_fn=_last)
+        if recording:
+          self.sow(MASKS, f'{name}_relu', x > 0, reduce_fn=_last)
       else:
         x = zero_outside(jnp.where(masks[f'{name}_relu'], z, 0))
       if name in layers:
