@@ -182,7 +182,12 @@ def main() -> None:
     remat = {'auto': 'auto', 'true': True, 'false': False}[args.tile_remat]
     print(json.dumps(child(args.height, args.tile, args.evals, remat)))
   elif args.mode == 'evals':
-    print(json.dumps(evals(args.height, args.tiles.split(','), args.evals, args.rounds)))
+    tiles = args.tiles.split(',')
+    for tile in tiles:
+      size, _, mode = tile.partition('/')
+      if not size.isdigit() or mode not in _REMAT:
+        parser.error(f'--tiles: {tile!r} is not N, N/remat or N/keep')
+    print(json.dumps(evals(args.height, tiles, args.evals, args.rounds)))
   else:
     if args.steps < 2:
       parser.error('--steps: at least 2, to time an evaluation after the first step')
